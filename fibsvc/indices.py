@@ -1,0 +1,68 @@
+"""Parse the integers a client writes in a URL, strictly and cheaply.
+
+Only the canonical decimal form is accepted (``0|-?[1-9][0-9]*``, ASCII only).
+Python's ``int()`` is far more lenient (``+5``, ``05``, ``1_000``, `` 5``, ``٥``),
+so it only ever sees text that already matched. A canonical value with more
+digits than the limit is rejected by its length alone, so a huge input costs
+nothing to turn away.
+"""
+
+import re
+from dataclasses import dataclass
+
+CANONICAL_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
+_SHOWN_INPUT_CHARS = 40
+
+
+@dataclass(frozen=True)
+class NonCanonicalIntegerError(ValueError):
+    """The text is not an integer in canonical decimal form."""
+
+    name: str
+    text: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name} must be an integer written in canonical decimal form "
+            f"(ASCII digits, an optional leading '-', no leading zeros, no '+' or spaces; "
+            f"regex 0|-?[1-9][0-9]*); got {shorten(self.text)}"
+        )
+
+
+@dataclass(frozen=True)
+class IntegerOutOfRangeError(ValueError):
+    """The integer is canonical but outside the accepted range."""
+
+    name: str
+    text: str
+    minimum: int
+    maximum: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name} must be between {self.minimum} and {self.maximum}; "
+            f"got {shorten(self.text)}"
+        )
+
+
+def parse_integer(name: str, text: str, minimum: int, maximum: int) -> int:
+    """Return the canonical integer ``text`` if it lies in [minimum, maximum].
+
+    Raises NonCanonicalIntegerError or IntegerOutOfRangeError, each naming ``name``.
+    """
+    if CANONICAL_INTEGER.fullmatch(text) is None:
+        raise NonCanonicalIntegerError(name, text)
+    widest = max(len(str(minimum)), len(str(maximum)))
+    if len(text) > widest:
+        raise IntegerOutOfRangeError(name, text, minimum, maximum)
+    value = int(text)
+    if not minimum <= value <= maximum:
+        raise IntegerOutOfRangeError(name, text, minimum, maximum)
+    return value
+
+
+def shorten(text: str) -> str:
+    """Quote ``text`` for an error message, cut to a readable length."""
+    if len(text) > _SHOWN_INPUT_CHARS:
+        return f"{text[:_SHOWN_INPUT_CHARS]!r}... ({len(text)} characters)"
+    return repr(text)

@@ -1,0 +1,107 @@
+"""RFC 9457 problem details: the one shape of every error this service returns."""
+
+import http
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import falcon
+
+from fibsvc.indices import IntegerOutOfRangeError, NonCanonicalIntegerError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """A kind of error a client can act on, documented at ``/problems/<slug>``."""
+
+    slug: str
+    title: str
+    status: int
+    description: str
+
+    @property
+    def uri(self) -> str:
+        """Return the problem type URI, relative to the service."""
+        return f"/problems/{self.slug}"
+
+
+NON_CANONICAL_INTEGER = ProblemType(
+    "non-canonical-integer",
+    "Integer not in canonical form",
+    400,
+    "An integer in the path or query must match 0|-?[1-9][0-9]*: ASCII digits, an optional "
+    "leading '-', no leading zeros, no '+', spaces, underscores or other digit scripts.",
+)
+INTEGER_OUT_OF_RANGE = ProblemType(
+    "integer-out-of-range",
+    "Integer out of range",
+    422,
+    "The integer is well formed but outside the limits this server is configured with.",
+)
+OUTPUT_TOO_LARGE = ProblemType(
+    "output-too-large",
+    "Response would be too large",
+    422,
+    "The requested sequence would exceed the server's limit on response size; ask for fewer "
+    "or smaller terms.",
+)
+INVALID_PARAMETER = ProblemType(
+    "invalid-parameter",
+    "Invalid query parameter",
+    400,
+    "A query parameter is missing, repeated, or has a value outside its documented choices.",
+)
+PROBLEM_TYPES = {kind.slug: kind for kind in (NON_CANONICAL_INTEGER, INTEGER_OUT_OF_RANGE, OUTPUT_TOO_LARGE, INVALID_PARAMETER)}
+
+_DEFAULT_DETAILS = {
+    404: "There is no resource at this path; GET / lists the endpoints.",
+    500: "The server failed to answer this request; the failure has been logged.",
+}
+
+
+class Problem(falcon.HTTPError):
+    """An HTTP error of a documented problem type."""
+
+    def __init__(self, kind: ProblemType, detail: str) -> None:
+        super().__init__(kind.status, title=kind.title, description=detail)
+        self.type_uri = kind.uri
+
+
+def problem_body(error: falcon.HTTPError) -> dict[str, Any]:
+    """Return the problem details object for ``error``."""
+    status = error.status_code
+    type_uri = getattr(error, "type_uri", "about:blank")
+    # With about:blank, RFC 9457 asks for the status phrase as the title.
+    title = error.title if type_uri != "about:blank" else http.HTTPStatus(status).phrase
+    detail = error.description or _DEFAULT_DETAILS.get(status) or _allowed_detail(error) or title
+    return {"type": type_uri, "title": title, "status": status, "detail": detail}
+
+
+def serialize_problem(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+    """Write ``error`` as application/problem+json, whatever the client accepts."""
+    resp.data = json.dumps(problem_body(error)).encode()
+    resp.content_type = PROBLEM_MEDIA_TYPE
+
+
+def _allowed_detail(error: falcon.HTTPError) -> str | None:
+    allowed = (error.headers or {}).get("Allow")
+    return f"This resource allows only {allowed}." if allowed else None
+
+
+def raise_non_canonical(req: falcon.Request, resp: falcon.Response, error: NonCanonicalIntegerError, params: dict[str, Any]) -> None:
+    """Answer a malformed integer with 400."""
+    raise Problem(NON_CANONICAL_INTEGER, str(error))
+
+
+def raise_out_of_range(req: falcon.Request, resp: falcon.Response, error: IntegerOutOfRangeError, params: dict[str, Any]) -> None:
+    """Answer a well-formed integer beyond the limits with 422."""
+    raise Problem(INTEGER_OUT_OF_RANGE, str(error))
+
+
+def register(app: falcon.App) -> None:
+    """Make every error on ``app``, domain or HTTP, a problem details response."""
+    app.set_error_serializer(serialize_problem)
+    app.add_error_handler(NonCanonicalIntegerError, raise_non_canonical)
+    app.add_error_handler(IntegerOutOfRangeError, raise_out_of_range)

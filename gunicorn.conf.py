@@ -1,0 +1,42 @@
+"""gunicorn settings for fibsvc; every value an operator may change comes from the environment.
+
+Both the application's and the server's settings are validated here, in the master,
+before it binds: a bad value stops the start with one line and exit status 2.
+"""
+
+import os
+import sys
+
+from fibsvc.settings import ConfigError, ServerSettings, Settings
+
+try:
+    Settings.from_env(os.environ)
+    _server = ServerSettings.from_env(os.environ)
+except ConfigError as error:
+    sys.stderr.write(f"fibsvc: invalid configuration: {error}\n")
+    sys.exit(2)
+
+# FIBSVC_BIND; 127.0.0.1:5000 by default, the container sets 0.0.0.0:5000.
+bind = [_server.bind]
+# WEB_CONCURRENCY; default 2 x cores + 1, so a long computation in one worker leaves others free.
+workers = _server.workers
+# Threads let one worker hold idle keep-alive connections without blocking its other clients.
+worker_class = "gthread"
+# FIBSVC_THREADS; the GIL makes more threads useless for the arithmetic, so keep a few for I/O.
+threads = _server.threads
+# Reuse connections briefly; longer than a client's think time, shorter than a proxy's idle timeout.
+keepalive = 5
+# The largest allowed computation takes well under a second; 30 s only catches a wedged worker.
+timeout = 30
+# Finish in-flight requests on SIGTERM before Kubernetes' default 30 s grace period runs out.
+graceful_timeout = 20
+# Recycle workers now and then so a slow leak can never grow without bound...
+max_requests = 10_000
+# ...at staggered moments, so all workers never restart together.
+max_requests_jitter = 1_000
+# Heartbeat files in RAM: a slow disk must not make the master kill healthy workers.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# No runtime control socket: nothing here uses gunicornc, and it would write under $HOME.
+control_socket_disable = True
+# Pass the real client address through only from a proxy on this host.
+forwarded_allow_ips = "127.0.0.1,::1"
