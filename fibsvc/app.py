@@ -11,7 +11,7 @@ from fibsvc.resources import FibonacciResource, SequenceResource
 from fibsvc.settings import Settings
 
 
-def create_app(settings: Settings) -> falcon.App:
+def create_app(settings: Settings) -> falcon.App[falcon.Request, falcon.Response]:
     """Return the WSGI app for ``settings``, ready to serve."""
     readiness = Readiness()
     app = falcon.App()

@@ -32,7 +32,12 @@ class ProblemTypeResource:
     def __init__(self) -> None:
         self._bodies = {
             slug: _json_bytes(
-                {"type": kind.uri, "title": kind.title, "status": kind.status, "description": kind.description}
+                {
+                    "type": kind.uri,
+                    "title": kind.title,
+                    "status": kind.status,
+                    "description": kind.description,
+                }
             )
             for slug, kind in PROBLEM_TYPES.items()
         }
@@ -41,7 +46,8 @@ class ProblemTypeResource:
         """Answer the description of one problem type, or 404."""
         body = self._bodies.get(slug)
         if body is None:
-            raise falcon.HTTPNotFound(description=f"There is no problem type by that name; known: {', '.join(sorted(self._bodies))}.")
+            known = ", ".join(sorted(self._bodies))
+            raise falcon.HTTPNotFound(description=f"There is no problem type by that name; known: {known}.")
         resp.content_type = falcon.MEDIA_JSON
         resp.data = body
 

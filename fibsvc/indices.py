@@ -1,7 +1,7 @@
 """Parse the integers a client writes in a URL, strictly and cheaply.
 
 Only the canonical decimal form is accepted (``0|-?[1-9][0-9]*``, ASCII only).
-Python's ``int()`` is far more lenient (``+5``, ``05``, ``1_000``, `` 5``, ``٥``),
+Python's ``int()`` is far more lenient (``+5``, ``05``, ``1_000``, `` 5``, Arabic-Indic digits),
 so it only ever sees text that already matched. A canonical value with more
 digits than the limit is rejected by its length alone, so a huge input costs
 nothing to turn away.
@@ -39,10 +39,7 @@ class IntegerOutOfRangeError(ValueError):
     maximum: int
 
     def __str__(self) -> str:
-        return (
-            f"{self.name} must be between {self.minimum} and {self.maximum}; "
-            f"got {shorten(self.text)}"
-        )
+        return f"{self.name} must be between {self.minimum} and {self.maximum}; got {shorten(self.text)}"
 
 
 def parse_integer(name: str, text: str, minimum: int, maximum: int) -> int:

@@ -53,7 +53,10 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         "components": {
             "schemas": {"Problem": _problem_schema()},
             "headers": {
-                "ETag": {"description": "Strong validator of this representation.", "schema": {"type": "string"}},
+                "ETag": {
+                    "description": "Strong validator of this representation.",
+                    "schema": {"type": "string"},
+                },
                 "Cache-Control": {"description": f"Always `{IMMUTABLE}`.", "schema": {"type": "string"}},
             },
             "responses": {
@@ -164,7 +167,9 @@ def _sequence_path(settings: Settings) -> dict[str, Any]:
         "past-the-limit": {"value": "2"},
     }
     unprocessable = {
-        "too-many": _problem(INTEGER_OUT_OF_RANGE, str(IntegerOutOfRangeError("count", too_many, 1, max_count))),
+        "too-many": _problem(
+            INTEGER_OUT_OF_RANGE, str(IntegerOutOfRangeError("count", too_many, 1, max_count))
+        ),
         "past-the-limit": problem_body(sequence_beyond_limit(max_n, 2, max_n)),
     }
     too_large = _smallest_too_large_run(settings)
@@ -174,7 +179,10 @@ def _sequence_path(settings: Settings) -> dict[str, Any]:
         count_examples["too-large"] = {"value": str(large_count)}
         unprocessable["too-large"] = problem_body(
             sequence_too_large(
-                large_start, large_count, max_sequence_bytes(large_start, large_count), settings.max_sequence_bytes
+                large_start,
+                large_count,
+                max_sequence_bytes(large_start, large_count),
+                settings.max_sequence_bytes,
             )
         )
     operation = {
@@ -221,9 +229,15 @@ def _sequence_path(settings: Settings) -> dict[str, Any]:
                         },
                         "examples": {
                             "first-ten": {
-                                "value": {"start": 0, "count": 10, "sequence": [0, 1, 1, 2, 3, 5, 8, 13, 21, 34]}
+                                "value": {
+                                    "start": 0,
+                                    "count": 10,
+                                    "sequence": [0, 1, 1, 2, 3, 5, 8, 13, 21, 34],
+                                }
                             },
-                            "negative-start": {"value": {"start": -3, "count": 5, "sequence": [2, -1, 1, 0, 1]}},
+                            "negative-start": {
+                                "value": {"start": -3, "count": 5, "sequence": [2, -1, 1, 0, 1]}
+                            },
                             "as-string": {
                                 "value": {
                                     "start": 90,
@@ -292,7 +306,12 @@ def _readiness_path() -> dict[str, Any]:
         "responses": {
             "200": {
                 "description": "Ready.",
-                "content": {_JSON: {"schema": {"type": "object"}, "examples": {"ready": {"value": {"status": "ready"}}}}},
+                "content": {
+                    _JSON: {
+                        "schema": {"type": "object"},
+                        "examples": {"ready": {"value": {"status": "ready"}}},
+                    }
+                },
             },
             "503": {
                 "description": "Not ready yet.",
@@ -306,7 +325,9 @@ def _readiness_path() -> dict[str, Any]:
 def _openapi_path() -> dict[str, Any]:
     operation = {
         "summary": "This document",
-        "responses": {"200": {"description": "OpenAPI 3.1", "content": {_JSON: {"schema": {"type": "object"}}}}},
+        "responses": {
+            "200": {"description": "OpenAPI 3.1", "content": {_JSON: {"schema": {"type": "object"}}}}
+        },
     }
     return _get_and_head(operation, "openapi")
 
@@ -370,7 +391,10 @@ def _get_and_head(operation: dict[str, Any], name: str) -> dict[str, Any]:
         status: {key: value for key, value in response.items() if key != "content"}
         for status, response in operation["responses"].items()
     }
-    return {"get": {"operationId": f"get_{name}", **operation}, "head": {"operationId": f"head_{name}", **head}}
+    return {
+        "get": {"operationId": f"get_{name}", **operation},
+        "head": {"operationId": f"head_{name}", **head},
+    }
 
 
 def _caching_headers() -> dict[str, Any]:
@@ -400,6 +424,9 @@ def _problem_schema() -> dict[str, Any]:
             "type": {"type": "string", "description": "URI of the problem type, or about:blank."},
             "title": {"type": "string"},
             "status": {"type": "integer"},
-            "detail": {"type": "string", "description": "What was wrong with this request and what is accepted."},
+            "detail": {
+                "type": "string",
+                "description": "What was wrong with this request and what is accepted.",
+            },
         },
     }

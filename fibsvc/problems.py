@@ -53,7 +53,10 @@ INVALID_PARAMETER = ProblemType(
     400,
     "A query parameter is missing, repeated, or has a value outside its documented choices.",
 )
-PROBLEM_TYPES = {kind.slug: kind for kind in (NON_CANONICAL_INTEGER, INTEGER_OUT_OF_RANGE, OUTPUT_TOO_LARGE, INVALID_PARAMETER)}
+PROBLEM_TYPES = {
+    kind.slug: kind
+    for kind in (NON_CANONICAL_INTEGER, INTEGER_OUT_OF_RANGE, OUTPUT_TOO_LARGE, INVALID_PARAMETER)
+}
 
 _DEFAULT_DETAILS = {
     404: "There is no resource at this path; GET / lists the endpoints.",
@@ -86,21 +89,25 @@ def serialize_problem(req: falcon.Request, resp: falcon.Response, error: falcon.
 
 
 def _allowed_detail(error: falcon.HTTPError) -> str | None:
-    allowed = (error.headers or {}).get("Allow")
+    allowed = dict(error.headers or {}).get("Allow")
     return f"This resource allows only {allowed}." if allowed else None
 
 
-def raise_non_canonical(req: falcon.Request, resp: falcon.Response, error: NonCanonicalIntegerError, params: dict[str, Any]) -> None:
+def raise_non_canonical(
+    req: falcon.Request, resp: falcon.Response, error: NonCanonicalIntegerError, params: dict[str, Any]
+) -> None:
     """Answer a malformed integer with 400."""
     raise Problem(NON_CANONICAL_INTEGER, str(error))
 
 
-def raise_out_of_range(req: falcon.Request, resp: falcon.Response, error: IntegerOutOfRangeError, params: dict[str, Any]) -> None:
+def raise_out_of_range(
+    req: falcon.Request, resp: falcon.Response, error: IntegerOutOfRangeError, params: dict[str, Any]
+) -> None:
     """Answer a well-formed integer beyond the limits with 422."""
     raise Problem(INTEGER_OUT_OF_RANGE, str(error))
 
 
-def register(app: falcon.App) -> None:
+def register(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     """Make every error on ``app``, domain or HTTP, a problem details response."""
     app.set_error_serializer(serialize_problem)
     app.add_error_handler(NonCanonicalIntegerError, raise_non_canonical)

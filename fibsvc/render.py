@@ -33,7 +33,8 @@ class Form(enum.Enum):
 
 def decimal(value: gmpy2.mpz) -> bytes:
     """Return the decimal digits of ``value`` (with a leading '-' if negative)."""
-    return value.digits(10).encode("ascii")
+    digits: str = value.digits(10)
+    return digits.encode("ascii")
 
 
 def render_value(n: int, value: gmpy2.mpz, form: Form) -> bytes:

@@ -124,9 +124,7 @@ def answered_by_validator(req: falcon.Request, resp: falcon.Response, etag: str,
     resp.set_header("ETag", etag)
     resp.set_header("Cache-Control", IMMUTABLE)
     resp.set_header("Vary", "Accept")
-    candidates = req.if_none_match
-    if candidates is None:
-        return False
+    candidates = req.if_none_match or ()
     bare = etag[1:-1]
     # If-None-Match uses the weak comparison (RFC 9110, 13.1.2): W/ prefixes are ignored.
     if any(candidate == "*" or str(candidate) == bare for candidate in candidates):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from fibsvc.indices import CANONICAL_INTEGER
 
 MIB = 1024 * 1024
+_LONGEST_INTEGER = 20
+_HIGHEST_PORT = 65535
 _BIND = re.compile(r"unix:/\S+|(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):([0-9]{1,5})")
 
 
@@ -70,7 +72,7 @@ def _integer(environ: Mapping[str, str], name: str, default: int, minimum: int, 
     text = environ.get(name)
     if text is None or text == "":
         return default
-    value = int(text) if CANONICAL_INTEGER.fullmatch(text) and len(text) <= 20 else None
+    value = int(text) if CANONICAL_INTEGER.fullmatch(text) and len(text) <= _LONGEST_INTEGER else None
     if value is None or not minimum <= value <= maximum:
         raise ConfigError(
             f"{name} must be an integer from {minimum} to {maximum} (default {default}); got {text!r}"
@@ -81,7 +83,7 @@ def _integer(environ: Mapping[str, str], name: str, default: int, minimum: int, 
 def _bind(environ: Mapping[str, str], name: str, default: str) -> str:
     text = environ.get(name) or default
     match = _BIND.fullmatch(text)
-    if match is None or (match.group(2) is not None and not 0 < int(match.group(2)) <= 65535):
+    if match is None or (match.group(2) is not None and not 0 < int(match.group(2)) <= _HIGHEST_PORT):
         raise ConfigError(
             f"{name} must be HOST:PORT (port 1-65535) or unix:/PATH (default {default}); got {text!r}"
         )

@@ -1,0 +1,96 @@
+"""Start the real gunicorn, with the project's gunicorn.conf.py, on a free port of 127.0.0.1.
+
+Shared by the integration tests and the benchmark, so both measure the server as it is
+deployed. Readiness is polled with a deadline, never slept for.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONFIG = ROOT / "gunicorn.conf.py"
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    """A running gunicorn master and where to reach it."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: IO[bytes]
+
+    @property
+    def base_url(self) -> str:
+        """Return ``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        """Return the absolute URL of ``path`` on this server."""
+        return self.base_url + path
+
+    def stop(self, timeout: float = 30) -> int:
+        """Send SIGTERM (a graceful stop) and return gunicorn's exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self.log.close()
+
+    def output(self) -> str:
+        """Return everything the server wrote to stdout and stderr so far."""
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
+
+
+def start_server(
+    log_path: Path,
+    app: str = "fibsvc.wsgi:app",
+    env: Mapping[str, str] | None = None,
+    ready_path: str = "/readyz",
+    deadline_seconds: float = 30,
+) -> LiveServer:
+    """Start gunicorn serving ``app`` and return once ``ready_path`` answers 200."""
+    port = free_port()
+    environ = {**os.environ, "FIBSVC_BIND": f"127.0.0.1:{port}", **(env or {})}
+    log = log_path.open("w+b")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), app],
+        cwd=ROOT,
+        env=environ,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = LiveServer(process, port, log)
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.close()
+            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(server.url(ready_path), timeout=1) as response:
+                if response.status == 200:
+                    return server
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"gunicorn did not become ready within {deadline_seconds} s:\n{server.output()}")
