@@ -8,7 +8,8 @@ PIP_COMPILE := $(BIN)/python -m piptools compile --quiet --generate-hashes --str
 
 # The environment is rebuilt whenever the lock file changes.
 $(BIN)/.installed: requirements-dev.lock
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "fibsvc needs Python 3.11 or newer as $(PYTHON)"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "$(PYTHON) cannot create a virtual environment; on Debian or Ubuntu: apt-get install python3-venv"; exit 1; }
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
 	touch $@
 

@@ -8,18 +8,18 @@ nothing to turn away.
 """
 
 import re
-from dataclasses import dataclass
 
 CANONICAL_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
 _SHOWN_INPUT_CHARS = 40
 
 
-@dataclass(frozen=True)
 class NonCanonicalIntegerError(ValueError):
     """The text is not an integer in canonical decimal form."""
 
-    name: str
-    text: str
+    def __init__(self, name: str, text: str) -> None:
+        super().__init__(name, text)
+        self.name = name
+        self.text = text
 
     def __str__(self) -> str:
         return (
@@ -29,14 +29,15 @@ class NonCanonicalIntegerError(ValueError):
         )
 
 
-@dataclass(frozen=True)
 class IntegerOutOfRangeError(ValueError):
     """The integer is canonical but outside the accepted range."""
 
-    name: str
-    text: str
-    minimum: int
-    maximum: int
+    def __init__(self, name: str, text: str, minimum: int, maximum: int) -> None:
+        super().__init__(name, text, minimum, maximum)
+        self.name = name
+        self.text = text
+        self.minimum = minimum
+        self.maximum = maximum
 
     def __str__(self) -> str:
         return f"{self.name} must be between {self.minimum} and {self.maximum}; got {shorten(self.text)}"

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fibsvc.indices import CANONICAL_INTEGER
+from fibsvc.indices import CANONICAL_INTEGER, shorten
 
 MIB = 1024 * 1024
 _LONGEST_INTEGER = 20
@@ -75,7 +75,7 @@ def _integer(environ: Mapping[str, str], name: str, default: int, minimum: int, 
     value = int(text) if CANONICAL_INTEGER.fullmatch(text) and len(text) <= _LONGEST_INTEGER else None
     if value is None or not minimum <= value <= maximum:
         raise ConfigError(
-            f"{name} must be an integer from {minimum} to {maximum} (default {default}); got {text!r}"
+            f"{name} must be an integer from {minimum} to {maximum} (default {default}); got {shorten(text)}"
         )
     return value
 
@@ -85,6 +85,6 @@ def _bind(environ: Mapping[str, str], name: str, default: str) -> str:
     match = _BIND.fullmatch(text)
     if match is None or (match.group(2) is not None and not 0 < int(match.group(2)) <= _HIGHEST_PORT):
         raise ConfigError(
-            f"{name} must be HOST:PORT (port 1-65535) or unix:/PATH (default {default}); got {text!r}"
+            f"{name} must be HOST:PORT (port 1-65535) or unix:/PATH (default {default}); got {shorten(text)}"
         )
     return text
