@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from fibsvc.fib import fibonacci, fibonacci_sequence, max_decimal_digits, max_total_decimal_digits
 from fibsvc.settings import Settings
-from tests.unit.reference import decimal_digits, fibonacci_mod, reference_table
+from tests.reference import decimal_digits, fibonacci_mod, reference_table
 
 MAX_N = Settings().max_n
 MAX_COUNT = Settings().max_count

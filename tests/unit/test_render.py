@@ -20,7 +20,7 @@ from fibsvc.render import (
     value_etag,
 )
 from fibsvc.settings import Settings
-from tests.unit.reference import fibonacci_mod, reference_table
+from tests.reference import fibonacci_mod, reference_table
 
 MAX_N = Settings().max_n
 JSON_FORMS = [Form.JSON_NUMBER, Form.JSON_STRING]
