@@ -7,6 +7,7 @@ digits than the limit is rejected by its length alone, so a huge input costs
 nothing to turn away.
 """
 
+import functools
 import re
 
 CANONICAL_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
@@ -50,13 +51,18 @@ def parse_integer(name: str, text: str, minimum: int, maximum: int) -> int:
     """
     if CANONICAL_INTEGER.fullmatch(text) is None:
         raise NonCanonicalIntegerError(name, text)
-    widest = max(len(str(minimum)), len(str(maximum)))
-    if len(text) > widest:
+    if len(text) > _widest(minimum, maximum):
         raise IntegerOutOfRangeError(name, text, minimum, maximum)
     value = int(text)
     if not minimum <= value <= maximum:
         raise IntegerOutOfRangeError(name, text, minimum, maximum)
     return value
+
+
+@functools.cache
+def _widest(minimum: int, maximum: int) -> int:
+    """Return the length of the longest canonical text within [minimum, maximum]."""
+    return max(len(str(minimum)), len(str(maximum)))
 
 
 def shorten(text: str) -> str:

@@ -107,7 +107,7 @@ def single_param(req: falcon.Request, name: str) -> str | None:
 
 def requested_form(req: falcon.Request) -> Form:
     """Choose the representation: ``?as=`` if given, else text/plain only if preferred by Accept."""
-    choice = single_param(req, "as")
+    choice = single_param(req, "as") if req.query_string else None
     if choice is not None:
         form = _AS_CHOICES.get(choice)
         if form is None:
@@ -121,9 +121,7 @@ def requested_form(req: falcon.Request) -> Form:
 
 def answered_by_validator(req: falcon.Request, resp: falcon.Response, etag: str, form: Form) -> bool:
     """Set the caching headers; answer 304 and return True when the client's copy is current."""
-    resp.set_header("ETag", etag)
-    resp.set_header("Cache-Control", IMMUTABLE)
-    resp.set_header("Vary", "Accept")
+    resp.set_headers((("ETag", etag), ("Cache-Control", IMMUTABLE), ("Vary", "Accept")))
     candidates = req.if_none_match or ()
     bare = etag[1:-1]
     # If-None-Match uses the weak comparison (RFC 9110, 13.1.2): W/ prefixes are ignored.

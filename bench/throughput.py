@@ -1,0 +1,187 @@
+"""Requests per second under wrk: fibsvc's /fibonacci/30 against the bare hello-world floor."""
+
+import http.client
+import re
+import shutil
+import statistics
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.errors import BenchError
+from bench.servers import HELLO_APP, cpu_snapshot, serving, worker_restarts
+from tests.live_server import LiveServer
+
+FIB_PATH = "/fibonacci/30"
+HELLO_PATH = "/"
+
+_RATE = re.compile(r"^Requests/sec:\s+([0-9.]+)\s*$", re.MULTILINE)
+_COMPLETED = re.compile(r"^\s*(\d+) requests in ", re.MULTILINE)
+# wrk counts a response as an error only for status >= 400; check_ok() rules out 1xx/3xx beforehand.
+_ERROR_STATUSES = re.compile(r"^\s*Non-2xx or 3xx responses:\s+(\d+)", re.MULTILINE)
+_SOCKET_ERRORS = re.compile(
+    r"^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", re.MULTILINE
+)
+
+
+@dataclass(frozen=True)
+class WrkOptions:
+    """How wrk loads the server.
+
+    One wrk thread needs a fraction of a core, leaving the rest of the 2 cores to gunicorn.
+    Each keep-alive connection stays with the worker that accepted it, and a worker often
+    accepts most of a burst: in trials here with 16 connections, a quarter of the runs had
+    all of them on one of the 5 workers, at half the rate; with 64, every run used 2 or more.
+    """
+
+    threads: int = 1
+    connections: int = 64
+    seconds: int = 6
+
+    def command(self, wrk: str, url: str, seconds: int) -> list[str]:
+        """Return the wrk command line that loads ``url`` for ``seconds``."""
+        return [wrk, f"-t{self.threads}", f"-c{self.connections}", f"-d{seconds}s", "--timeout", "5s", url]
+
+    def describe(self) -> str:
+        """Return the options as they appear on wrk's command line."""
+        return f"wrk -t{self.threads} -c{self.connections} -d{self.seconds}s"
+
+
+@dataclass(frozen=True)
+class WrkRun:
+    """One wrk run against one server."""
+
+    rate: float
+    requests: int
+    # Server CPU (master and workers) per request in seconds, or None where it cannot be read.
+    cpu_per_request: float | None
+    # Workers that did at least a tenth of the work, or None where it cannot be read.
+    busy_workers: int | None
+    # Workers recycled by gunicorn's max_requests during the run.
+    restarts: int
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Interleaved wrk runs: hello, fib, hello, fib, ..."""
+
+    options: WrkOptions
+    hello: list[WrkRun]
+    fib: list[WrkRun]
+
+    @property
+    def median_ratio(self) -> float:
+        """Return the median fib rate over the median hello rate: the headline."""
+        return median_rate(self.fib) / median_rate(self.hello)
+
+    @property
+    def best_ratio(self) -> float:
+        """Return the best fib rate over the best hello rate."""
+        return best_rate(self.fib) / best_rate(self.hello)
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        """Return median server CPU per hello request over the same for fib, if known.
+
+        What fib/hello throughput would be if the server were the only thing limiting it.
+        """
+        hello, fib = median_cpu(self.hello), median_cpu(self.fib)
+        return None if hello is None or fib is None else hello / fib
+
+
+def median_rate(runs: list[WrkRun]) -> float:
+    """Return the median requests/s of ``runs``."""
+    return statistics.median(run.rate for run in runs)
+
+
+def best_rate(runs: list[WrkRun]) -> float:
+    """Return the highest requests/s of ``runs``."""
+    return max(run.rate for run in runs)
+
+
+def median_cpu(runs: list[WrkRun]) -> float | None:
+    """Return the median server CPU seconds per request of ``runs``, if every run has one."""
+    values = [run.cpu_per_request for run in runs]
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known and len(known) == len(values) else None
+
+
+def parse_wrk(output: str) -> tuple[float, int]:
+    """Return (requests/s, requests completed) from wrk's report; raise on any failed request."""
+    rate, completed = _RATE.search(output), _COMPLETED.search(output)
+    if rate is None or completed is None:
+        raise BenchError(f"could not read wrk's report:\n{output}")
+    problems = []
+    statuses = _ERROR_STATUSES.search(output)
+    if statuses is not None and int(statuses[1]):
+        problems.append(f"{statuses[1]} responses with status >= 400")
+    sockets = _SOCKET_ERRORS.search(output)
+    if sockets is not None and any(int(count) for count in sockets.groups()):
+        problems.append(sockets[0].strip())
+    if int(completed[1]) == 0:
+        problems.append("no request completed")
+    if problems:
+        raise BenchError(f"wrk saw errors ({'; '.join(problems)}):\n{output}")
+    return float(rate[1]), int(completed[1])
+
+
+def find_wrk() -> str:
+    """Return the path of wrk, or raise if it is not installed."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise BenchError("wrk is not on PATH; install it (Debian: apt-get install wrk)")
+    return wrk
+
+
+def run_wrk(wrk: str, options: WrkOptions, server: LiveServer, path: str, seconds: int) -> WrkRun:
+    """Load ``path`` on ``server`` with wrk for ``seconds`` and return what it measured."""
+    command = options.command(wrk, server.url(path), seconds)
+    restarts_before, cpu_before = worker_restarts(server), cpu_snapshot(server)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    except subprocess.TimeoutExpired as error:
+        raise BenchError(f"{' '.join(command)} did not finish") from error
+    cpu_after = cpu_snapshot(server)
+    if done.returncode != 0:
+        raise BenchError(f"{' '.join(command)} exited with {done.returncode}:\n{done.stdout}{done.stderr}")
+    rate, completed = parse_wrk(done.stdout)
+    restarts = worker_restarts(server) - restarts_before
+    if cpu_before is None or cpu_after is None:
+        return WrkRun(rate, completed, None, None, restarts)
+    cpu = cpu_before.seconds_until(cpu_after) / completed
+    return WrkRun(rate, completed, cpu, cpu_before.busy_workers_until(cpu_after), restarts)
+
+
+def check_ok(server: LiveServer, path: str) -> None:
+    """Raise unless ``path`` answers 200 with a body, so wrk's error count covers every bad status."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    if response.status != http.HTTPStatus.OK or not body:
+        raise BenchError(f"GET {path} answered {response.status} with {len(body)} bytes, not 200")
+
+
+def measure_throughput(
+    options: WrkOptions,
+    rounds: int,
+    on_round: Callable[[int, WrkRun, WrkRun], None],
+    warmup_seconds: int = 2,
+) -> Throughput:
+    """Serve both apps with the same gunicorn.conf.py and alternate wrk runs: hello, fib, hello, ..."""
+    wrk = find_wrk()
+    result = Throughput(options, [], [])
+    # Both servers run throughout; the one not under load sits idle in poll().
+    with serving(HELLO_APP, ready_path=HELLO_PATH) as hello, serving() as fib:
+        for server, path in ((hello, HELLO_PATH), (fib, FIB_PATH)):
+            check_ok(server, path)
+            # Untimed: let every worker take its first requests and reach a steady state.
+            run_wrk(wrk, options, server, path, warmup_seconds)
+        for number in range(1, rounds + 1):
+            result.hello.append(run_wrk(wrk, options, hello, HELLO_PATH, options.seconds))
+            result.fib.append(run_wrk(wrk, options, fib, FIB_PATH, options.seconds))
+            on_round(number, result.hello[-1], result.fib[-1])
+    return result
