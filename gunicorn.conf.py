@@ -5,9 +5,13 @@ before it binds: a bad value stops the start with one line and exit status 2.
 """
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
+from fibsvc import logs, telemetry
 from fibsvc.settings import ConfigError, ServerSettings, Settings
 
 try:
@@ -42,3 +46,44 @@ worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
 control_socket_disable = True
 # Pass the real client address through only from a proxy on this host.
 forwarded_allow_ips = "127.0.0.1,::1"
+
+# No access log: the app writes one richer line per request, with its trace id.
+accesslog = None
+# FIBSVC_LOG_LEVEL, for gunicorn's own messages as for the app's.
+loglevel = _server.log_level
+# Every line gunicorn writes goes through the same structlog formatter as the app's.
+logconfig_dict = logs.logging_config(_server.log_format, _server.log_level)
+
+
+# prometheus_client's multiprocess mode: every worker writes its values to files here.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def on_starting(server: Any) -> None:
+    """In the master, before any worker exists: structlog, and a fresh, private metrics directory."""
+    logs.configure_structlog()
+    # Never reuse a directory: files left by an earlier server would be counted again.
+    os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="fibsvc-metrics-", dir=_server.metrics_dir)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """In each new worker: its own tracer provider and export thread, which cannot cross a fork."""
+    telemetry.configure_tracing(os.environ)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """In a worker that is stopping: flush its last spans."""
+    telemetry.shutdown_tracing()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """In the master, when a worker has gone: keep its counts, drop its files."""
+    # Imported here, after on_starting: prometheus_client fixes its storage at import.
+    from fibsvc.metrics import archive_dead_worker  # noqa: PLC0415
+
+    archive_dead_worker(os.environ[MULTIPROC_ENV], worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """In the master, at the very end: remove this server's metric files."""
+    shutil.rmtree(os.environ[MULTIPROC_ENV], ignore_errors=True)

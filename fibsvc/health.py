@@ -1,6 +1,9 @@
-"""Liveness and readiness probes."""
+"""The operational endpoints: liveness, readiness and metrics."""
 
 import falcon
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from fibsvc.metrics import Metrics
 
 
 class Readiness:
@@ -36,5 +39,20 @@ class ReadinessResource:
         else:
             resp.status = falcon.HTTP_503
             resp.data = b'{"status": "starting"}'
+
+    on_head = on_get
+
+
+class MetricsResource:
+    """``/metrics``: Prometheus exposition, summed over every worker of this server."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Answer the current values in the text format Prometheus scrapes."""
+        resp.content_type = CONTENT_TYPE_LATEST
+        resp.set_header("Cache-Control", "no-store")
+        resp.data = self._metrics.exposition()
 
     on_head = on_get

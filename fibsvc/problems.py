@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import falcon
+import structlog
 
 from fibsvc.indices import IntegerOutOfRangeError, NonCanonicalIntegerError
 
@@ -107,8 +108,16 @@ def raise_out_of_range(
     raise Problem(INTEGER_OUT_OF_RANGE, str(error))
 
 
+def log_unexpected(req: falcon.Request, resp: falcon.Response, error: Exception, params: dict[str, Any]) -> None:
+    """Log a bug as one structured event and answer a 500 problem that reveals nothing of it."""
+    structlog.get_logger("fibsvc").error("unhandled_exception", exc_info=error)
+    raise falcon.HTTPInternalServerError
+
+
 def register(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     """Make every error on ``app``, domain or HTTP, a problem details response."""
     app.set_error_serializer(serialize_problem)
+    # Falcon's own fallback writes a multi-line traceback to wsgi.errors, outside the JSON log.
+    app.add_error_handler(Exception, log_unexpected)
     app.add_error_handler(NonCanonicalIntegerError, raise_non_canonical)
     app.add_error_handler(IntegerOutOfRangeError, raise_out_of_range)

@@ -46,6 +46,14 @@ def render_value(n: int, value: gmpy2.mpz, form: Form) -> bytes:
     return b"".join((b'{"fibonacci(', str(n).encode(), b')": ', quote, digits, quote, b"}"))
 
 
+def digits_in_body(n: int, body: bytes, form: Form) -> int:
+    """Return how many decimal digits F(n) has, from the length of its rendered ``body``."""
+    negative = n < 0 and n % 2 == 0
+    envelope = 1 if form is Form.TEXT else len(b'{"fibonacci(%d)": }' % n)
+    quotes = 2 if form is Form.JSON_STRING else 0
+    return len(body) - envelope - quotes - negative
+
+
 def render_sequence(start: int, count: int, values: Iterable[gmpy2.mpz], form: Form) -> Iterator[bytes]:
     """Yield the body for a run of values in chunks of about CHUNK_BYTES."""
     if form is Form.TEXT:

@@ -1,13 +1,18 @@
 """The Fibonacci endpoints: one value, and a run of consecutive values."""
 
+import time
+
 import falcon
+from opentelemetry import trace
 
 from fibsvc.cache import BodyCache
 from fibsvc.fib import fibonacci, fibonacci_sequence
 from fibsvc.indices import parse_integer
+from fibsvc.metrics import Metrics
 from fibsvc.problems import INTEGER_OUT_OF_RANGE, INVALID_PARAMETER, OUTPUT_TOO_LARGE, Problem
 from fibsvc.render import (
     Form,
+    digits_in_body,
     max_sequence_bytes,
     render_sequence,
     render_value,
@@ -25,24 +30,43 @@ _OFFERED = ("application/json", "text/plain")
 class FibonacciResource:
     """``/fibonacci/{n}``: F(n) for |n| up to the configured limit."""
 
-    def __init__(self, settings: Settings, cache: BodyCache) -> None:
+    def __init__(self, settings: Settings, cache: BodyCache, metrics: Metrics) -> None:
         self._max_n = settings.max_n
         self._cache = cache
+        self._metrics = metrics
+        self._tracer = trace.get_tracer(__name__)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, n: str) -> None:
         """Answer F(n), from the cache when this body was rendered before."""
         index = parse_integer("n", n, -self._max_n, self._max_n)
+        req.context.n = index
         form = requested_form(req)
         if answered_by_validator(req, resp, value_etag(index, form), form):
             return
-        key = (index, form)
-        body = self._cache.get(key)
-        if body is None:
-            body = render_value(index, fibonacci(index), form)
-            self._cache.put(key, body)
-        resp.data = body
+        resp.data = self._body(index, form, req.context)
 
     on_head = on_get
+
+    def _body(self, index: int, form: Form, context: falcon.Context) -> bytes:
+        """Return the body for F(index) in ``form``, inside a fibonacci.compute span."""
+        with self._tracer.start_as_current_span("fibonacci.compute") as span:
+            key = (index, form)
+            body = self._cache.get(key)
+            context.cache_hit = body is not None
+            if body is None:
+                started = time.perf_counter()
+                body = render_value(index, fibonacci(index), form)
+                self._metrics.compute.observe(time.perf_counter() - started)
+                self._metrics.cache_misses.inc()
+                self._cache.put(key, body)
+            else:
+                self._metrics.cache_hits.inc()
+            digits = digits_in_body(index, body, form)
+            self._metrics.digits.observe(digits)
+            span.set_attributes(
+                {"fibonacci.n": index, "fibonacci.digits": digits, "fibonacci.cache_hit": context.cache_hit}
+            )
+            return body
 
 
 class SequenceResource:

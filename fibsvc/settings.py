@@ -7,12 +7,25 @@ binds rather than failing on the first request.
 
 import os
 import re
+import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fibsvc.indices import CANONICAL_INTEGER, shorten
 
 MIB = 1024 * 1024
+LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
 _LONGEST_INTEGER = 20
 _HIGHEST_PORT = 65535
 _BIND = re.compile(r"unix:/\S+|(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):([0-9]{1,5})")
@@ -52,14 +65,24 @@ class ServerSettings:
     bind: str
     workers: int
     threads: int
+    log_format: str
+    log_level: str
+    metrics_dir: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ServerSettings":
-        """Build the server settings from FIBSVC_BIND, WEB_CONCURRENCY and FIBSVC_THREADS."""
+        """Build the server settings from FIBSVC_BIND, WEB_CONCURRENCY, FIBSVC_THREADS and FIBSVC_LOG_*."""
+        _check_otel(environ)
         return cls(
             bind=_bind(environ, "FIBSVC_BIND", "127.0.0.1:5000"),
             workers=_integer(environ, "WEB_CONCURRENCY", default_workers(), 1, 256),
             threads=_integer(environ, "FIBSVC_THREADS", 4, 1, 256),
+            # A person at a terminal gets colours; anything else (a container, a pipe) gets JSON.
+            log_format=_choice(
+                environ, "FIBSVC_LOG_FORMAT", "console" if sys.stdout.isatty() else "json", LOG_FORMATS
+            ),
+            log_level=_choice(environ, "FIBSVC_LOG_LEVEL", "info", LOG_LEVELS),
+            metrics_dir=_directory(environ, "FIBSVC_METRICS_DIR", tempfile.gettempdir()),
         )
 
 
@@ -88,3 +111,33 @@ def _bind(environ: Mapping[str, str], name: str, default: str) -> str:
             f"{name} must be HOST:PORT (port 1-65535) or unix:/PATH (default {default}); got {shorten(text)}"
         )
     return text
+
+
+def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    text = environ.get(name) or default
+    if text.lower() not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)} (default {default}); got {shorten(text)}")
+    return text.lower()
+
+
+def _directory(environ: Mapping[str, str], name: str, default: str) -> str:
+    path = environ.get(name) or default
+    if not (os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)):
+        raise ConfigError(f"{name} must be a writable directory (default {default}); got {shorten(path)}")
+    return path
+
+
+def _check_otel(environ: Mapping[str, str]) -> None:
+    """Refuse OTEL_* values that the SDK would only warn about and then ignore."""
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        if environ.get(name):
+            _choice(environ, name, "http/protobuf", OTLP_PROTOCOLS)
+    sampler = _choice(environ, "OTEL_TRACES_SAMPLER", "parentbased_always_on", SAMPLERS)
+    ratio = environ.get("OTEL_TRACES_SAMPLER_ARG")
+    if sampler.endswith("traceidratio") and ratio:
+        try:
+            valid = 0.0 <= float(ratio) <= 1.0
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1; got {shorten(ratio)}")

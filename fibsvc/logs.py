@@ -1,0 +1,134 @@
+"""Structured logs: every line the service writes, its own or a library's, is one JSON object.
+
+structlog renders both its own events and stdlib records (gunicorn, OpenTelemetry, warnings)
+through one ProcessorFormatter, so there is exactly one format. gunicorn receives it as its
+``logconfig_dict``.
+"""
+
+import logging
+import os
+import sys
+import threading
+import time
+import types
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+# OpenTelemetry's exporters warn on every failed export; a dead collector must not flood the log.
+EXPORT_WARNING_INTERVAL_SECONDS = 60.0
+
+
+def add_pid(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """Add the process id, which tells gunicorn's workers apart."""
+    event_dict["pid"] = os.getpid()
+    return event_dict
+
+
+def shared_processors() -> list[Processor]:
+    """Return the processors every record passes, whether from structlog or the stdlib."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        add_pid,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def renderer(log_format: str) -> list[Processor]:
+    """Return the final processors: structured exceptions and JSON, or a console for people."""
+    if log_format == "console":
+        return [structlog.dev.ConsoleRenderer()]
+    return [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+
+
+class RateLimitFilter(logging.Filter):
+    """Let through at most one warning a minute from loggers under ``prefix``; count the rest.
+
+    The first record after a quiet interval carries ``suppressed``: how many were dropped.
+    """
+
+    def __init__(self, prefix: str = "opentelemetry", interval: float = EXPORT_WARNING_INTERVAL_SECONDS) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._next_allowed = 0.0
+        self._suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Return False for a warning inside the current interval."""
+        if record.levelno < logging.WARNING or not record.name.startswith(self._prefix):
+            return True
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next_allowed:
+                self._suppressed += 1
+                return False
+            self._next_allowed = now + self._interval
+            record.suppressed = self._suppressed
+            self._suppressed = 0
+        return True
+
+
+def logging_config(log_format: str, log_level: str) -> dict[str, Any]:
+    """Return the dictConfig for the stdlib and gunicorn: one handler, one formatter, to stdout."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "structlog": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    *renderer(log_format),
+                ],
+                "foreign_pre_chain": [*shared_processors(), structlog.stdlib.ExtraAdder(("suppressed",))],
+            }
+        },
+        "filters": {"rate_limit_export_warnings": {"()": RateLimitFilter}},
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "structlog",
+                "filters": ["rate_limit_export_warnings"],
+            }
+        },
+        "root": {"handlers": ["stdout"], "level": log_level.upper()},
+        "loggers": {
+            # gunicorn gives its loggers their own handlers unless told to hand records to the root.
+            "gunicorn.error": {"handlers": [], "propagate": True, "level": log_level.upper()},
+            "gunicorn.access": {"handlers": [], "propagate": False},
+        },
+    }
+
+
+def configure_structlog() -> None:
+    """Route structlog's own events into the stdlib handler configured by logging_config."""
+    structlog.configure(
+        processors=[*shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(
+    kind: type[BaseException], error: BaseException, traceback: types.TracebackType | None
+) -> None:
+    structlog.get_logger("fibsvc").critical("uncaught_exception", exc_info=(kind, error, traceback))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None:
+        structlog.get_logger("fibsvc").critical(
+            "uncaught_exception",
+            thread=args.thread.name if args.thread else None,
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        )

@@ -1,0 +1,84 @@
+"""OpenTelemetry tracing, configured only through the standard OTEL_* variables.
+
+The tracer provider and its export thread are made in each gunicorn worker after fork
+(threads and gRPC channels do not survive a fork), and shut down, flushing the last spans,
+when the worker exits. Without an OTLP endpoint spans are still made, so logs and responses
+carry trace ids, but nothing is exported.
+"""
+
+import os
+from collections.abc import Mapping
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.falcon import FalconInstrumentor
+from opentelemetry.instrumentation.propagators import TraceResponsePropagator, set_global_response_propagator
+from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from fibsvc import __version__
+
+# Probes and scrapes are not traced: they would drown the requests people look for.
+UNTRACED_PATHS = "^/healthz$,^/readyz$,^/metrics$"
+
+
+def configure_tracing(environ: Mapping[str, str]) -> TracerProvider | None:
+    """Install this process's tracer provider; return it, or None when OTEL_SDK_DISABLED is true."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: "fibsvc"}))
+    if SERVICE_VERSION not in resource.attributes:
+        resource = resource.merge(Resource({SERVICE_VERSION: __version__}))
+    # The sampler comes from OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
+    provider = TracerProvider(resource=resource)
+    exporter = otlp_exporter(environ)
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def otlp_exporter(environ: Mapping[str, str]) -> SpanExporter | None:
+    """Return the OTLP exporter the environment asks for, or None when no endpoint is set."""
+    if not (environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+        return None
+    protocol = (
+        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+    # Imported on demand: each exporter pulls in its own transport (requests, or grpcio).
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter as GrpcExporter,
+        )
+
+        return GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+        OTLPSpanExporter as HttpExporter,
+    )
+
+    return HttpExporter()
+
+
+def shutdown_tracing() -> None:
+    """Flush and stop this process's span export, if there is one."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()
+
+
+def instrument_falcon() -> None:
+    """Make every falcon.App created from now on produce server spans.
+
+    FalconInstrumentor replaces the falcon.App class, so this must run before the app
+    is built; an app created earlier stays silently uninstrumented.
+    """
+    os.environ.setdefault("OTEL_PYTHON_FALCON_EXCLUDED_URLS", UNTRACED_PATHS)
+    # Every response names its trace (W3C Trace Context Level 2), so callers can find it.
+    set_global_response_propagator(TraceResponsePropagator())
+    instrumentor = FalconInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
