@@ -15,7 +15,9 @@ from fibsvc.settings import Settings
 from fibsvc.telemetry import instrument_falcon
 
 
-def create_app(settings: Settings, metrics: Metrics | None = None) -> falcon.App[falcon.Request, falcon.Response]:
+def create_app(
+    settings: Settings, metrics: Metrics | None = None
+) -> falcon.App[falcon.Request, falcon.Response]:
     """Return the WSGI app for ``settings``, ready to serve, reporting to ``metrics``."""
     metrics = metrics or Metrics(CollectorRegistry())
     readiness = Readiness()

@@ -65,5 +65,6 @@ def index_document(version: str) -> dict[str, Any]:
             "openapi": "/openapi.json",
             "liveness": "/healthz",
             "readiness": "/readyz",
+            "metrics": "/metrics",
         },
     }

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -50,10 +51,16 @@ class RateLimitFilter(logging.Filter):
     The first record after a quiet interval carries ``suppressed``: how many were dropped.
     """
 
-    def __init__(self, prefix: str = "opentelemetry", interval: float = EXPORT_WARNING_INTERVAL_SECONDS) -> None:
+    def __init__(
+        self,
+        prefix: str = "opentelemetry",
+        interval: float = EXPORT_WARNING_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self._prefix = prefix
         self._interval = interval
+        self._clock = clock
         self._lock = threading.Lock()
         self._next_allowed = 0.0
         self._suppressed = 0
@@ -62,7 +69,7 @@ class RateLimitFilter(logging.Filter):
         """Return False for a warning inside the current interval."""
         if record.levelno < logging.WARNING or not record.name.startswith(self._prefix):
             return True
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             if now < self._next_allowed:
                 self._suppressed += 1

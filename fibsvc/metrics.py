@@ -11,7 +11,6 @@ must not be imported before PROMETHEUS_MULTIPROC_DIR is set (gunicorn.conf.py se
 ``on_starting``, in the master, before any worker is forked).
 """
 
-import glob
 import os
 import platform
 from pathlib import Path
@@ -108,6 +107,6 @@ def archive_dead_worker(directory: str, pid: int) -> None:
         dead.unlink()
 
 
-def metric_files(directory: str) -> list[str]:
+def metric_files(directory: str) -> list[Path]:
     """Return the metric files in ``directory`` (what a scrape has to read)."""
-    return sorted(glob.glob(os.path.join(directory, "*.db")))
+    return sorted(Path(directory).glob("*.db"))

@@ -47,6 +47,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             "/fibonacci/sequence": _sequence_path(settings),
             "/healthz": _document_path("Liveness: the process answers", "healthz", {"status": "ok"}),
             "/readyz": _readiness_path(),
+            "/metrics": _metrics_path(),
             "/openapi.json": _openapi_path(),
             "/problems/{slug}": _problem_type_path(),
         },
@@ -320,6 +321,19 @@ def _readiness_path() -> dict[str, Any]:
         },
     }
     return _get_and_head(operation, "readyz")
+
+
+def _metrics_path() -> dict[str, Any]:
+    operation = {
+        "summary": "Prometheus metrics, summed over every worker of this server",
+        "responses": {
+            "200": {
+                "description": "The Prometheus text exposition format.",
+                "content": {_TEXT: {"schema": {"type": "string"}}},
+            }
+        },
+    }
+    return _get_and_head(operation, "metrics")
 
 
 def _openapi_path() -> dict[str, Any]:

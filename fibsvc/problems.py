@@ -108,7 +108,9 @@ def raise_out_of_range(
     raise Problem(INTEGER_OUT_OF_RANGE, str(error))
 
 
-def log_unexpected(req: falcon.Request, resp: falcon.Response, error: Exception, params: dict[str, Any]) -> None:
+def log_unexpected(
+    req: falcon.Request, resp: falcon.Response, error: Exception, params: dict[str, Any]
+) -> None:
     """Log a bug as one structured event and answer a 500 problem that reveals nothing of it."""
     structlog.get_logger("fibsvc").error("unhandled_exception", exc_info=error)
     raise falcon.HTTPInternalServerError

@@ -7,7 +7,7 @@ gunicorn would write an access line.
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import falcon
 import structlog
@@ -64,7 +64,9 @@ class RequestTelemetry:
         }
         if resp.stream is not None and req.method != "HEAD":
             # The body is sent after this returns: log when the last chunk has gone.
-            resp.stream = CountingStream(resp.stream, lambda size: self._emit(fields, size))
+            # Only this app's own generators are streamed, never file-like objects.
+            chunks = cast("Iterable[bytes]", resp.stream)
+            resp.stream = CountingStream(chunks, lambda size: self._emit(fields, size))
         else:
             self._emit(fields, len(resp.data or b""))
 

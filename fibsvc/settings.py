@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from fibsvc.indices import CANONICAL_INTEGER, shorten
 
@@ -116,13 +117,15 @@ def _bind(environ: Mapping[str, str], name: str, default: str) -> str:
 def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     text = environ.get(name) or default
     if text.lower() not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)} (default {default}); got {shorten(text)}")
+        raise ConfigError(
+            f"{name} must be one of {', '.join(choices)} (default {default}); got {shorten(text)}"
+        )
     return text.lower()
 
 
 def _directory(environ: Mapping[str, str], name: str, default: str) -> str:
     path = environ.get(name) or default
-    if not (os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)):
+    if not (Path(path).is_dir() and os.access(path, os.W_OK | os.X_OK)):
         raise ConfigError(f"{name} must be a writable directory (default {default}); got {shorten(path)}")
     return path
 

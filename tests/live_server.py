@@ -57,7 +57,8 @@ class LiveServer:
 
     def output(self) -> str:
         """Return everything the server wrote to stdout and stderr so far."""
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return Path(self.log.name).read_text(errors="replace")
 
 

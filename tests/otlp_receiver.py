@@ -47,14 +47,18 @@ class SpanStore:
             for resource_spans in request.resource_spans:
                 resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
                 for scope_spans in resource_spans.scope_spans:
-                    self._spans.extend(_received(span, str(resource.get("service.name"))) for span in scope_spans.spans)
+                    self._spans.extend(
+                        _received(span, str(resource.get("service.name"))) for span in scope_spans.spans
+                    )
 
     def spans(self) -> list[ReceivedSpan]:
         """Return a copy of what has arrived."""
         with self._lock:
             return list(self._spans)
 
-    def wait_for(self, predicate: Callable[[ReceivedSpan], bool], deadline_seconds: float = 15) -> list[ReceivedSpan]:
+    def wait_for(
+        self, predicate: Callable[[ReceivedSpan], bool], deadline_seconds: float = 15
+    ) -> list[ReceivedSpan]:
         """Return the spans matching ``predicate`` once any have arrived, polling with a deadline."""
         deadline = time.monotonic() + deadline_seconds
         while time.monotonic() < deadline:
@@ -73,7 +77,7 @@ class HttpReceiver:
         store = self.store
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the name http.server dispatches to
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.path == "/v1/traces":
                     request = trace_service_pb2.ExportTraceServiceRequest()
@@ -89,7 +93,7 @@ class HttpReceiver:
                 self.end_headers()
                 self.wfile.write(reply)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature of the base
+            def log_message(self, format: str, *args: object) -> None:
                 """Keep the test output quiet."""
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

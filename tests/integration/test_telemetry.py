@@ -1,0 +1,289 @@
+"""Telemetry of the real gunicorn: metrics over every worker, traces to a collector double, JSON logs."""
+
+import http.client
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.live_server import LiveServer, start_server
+from tests.otlp_receiver import BlackHole, GrpcReceiver, HttpReceiver, ReceivedSpan, refused_endpoint
+from tests.prometheus_server import running_prometheus
+
+# Requests of every documented status, each on its own connection so the workers share them.
+STATUS_MIX: list[tuple[str, dict[str, str], int]] = [
+    *[(f"/fibonacci/{n}", {}, 200) for n in range(-5, 25)],
+    *[("/fibonacci/7", {"If-None-Match": '"v1-json-7"'}, 304)] * 10,
+    *[(f"/fibonacci/0{n}", {}, 400) for n in range(10)],
+    *[(f"/nowhere/{n}", {}, 404) for n in range(10)],
+    *[(f"/fibonacci/{10**7 + n}", {}, 422) for n in range(10)],
+]
+REQUIRED_LOG_FIELDS = {"timestamp", "level", "event", "logger", "pid"}
+
+
+def request(server: LiveServer, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    """Send one GET on a new connection and return the response, body read."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request("GET", path, headers=headers or {})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response
+
+
+def scrape(server: LiveServer) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """Return every sample of /metrics as {sample name: {sorted labels: value}}."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    connection.close()
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def log_lines(server: LiveServer) -> list[dict[str, object]]:
+    """Return every line the server wrote, each parsed as JSON (failing on any that is not)."""
+    return [json.loads(line) for line in server.output().splitlines() if line.strip()]
+
+
+def restarts(server: LiveServer) -> int:
+    """Return how many workers gunicorn has recycled after max_requests so far."""
+    return server.output().count("Autorestarting worker")
+
+
+@pytest.fixture
+def four_workers(tmp_path: Path) -> Iterator[LiveServer]:
+    """Run a server with four workers and its own metrics directory."""
+    server = start_server(
+        tmp_path / "server.log", env={"WEB_CONCURRENCY": "4", "FIBSVC_METRICS_DIR": str(tmp_path)}
+    )
+    yield server
+    server.stop()
+
+
+class TestMetricsAcrossWorkers:
+    def test_counts_are_exact_whatever_worker_served_each_request(
+        self, four_workers: LiveServer, tmp_path: Path
+    ) -> None:
+        """K requests of known statuses show as exactly K in /metrics and in a real Prometheus."""
+        for path, headers, status in STATUS_MIX:
+            assert request(four_workers, path, headers).status == status, path
+        serving_pids = {line["pid"] for line in log_lines(four_workers) if line["event"] == "http_request"}
+        assert len(serving_pids) > 1, "the requests should have been spread over several workers"
+
+        samples = scrape(four_workers)
+        by_status: Counter[str] = Counter()
+        for labels, value in samples["http_server_requests_total"].items():
+            by_status[dict(labels)["status"]] += int(value)
+        assert by_status == Counter({str(s): c for s, c in Counter(s for _, _, s in STATUS_MIX).items()})
+        routes = {dict(labels)["route"] for labels in samples["http_server_requests_total"]}
+        assert routes == {"/fibonacci/{n}", "(unmatched)"}
+        assert sum(samples["http_server_request_duration_seconds_count"].values()) == len(STATUS_MIX)
+        assert samples["fibonacci_cache_misses_total"][()] + samples["fibonacci_cache_hits_total"][()] == 30
+        assert samples["http_server_requests_in_flight"][()] == 0
+        assert list(samples["fibsvc_build_info"].values()) == [1.0]
+
+        with running_prometheus(tmp_path, f"127.0.0.1:{four_workers.port}") as prometheus:
+            seen = prometheus.wait_for_value("sum(http_server_requests_total)", len(STATUS_MIX))
+            assert seen == len(STATUS_MIX)
+            assert prometheus.wait_for_value('sum(http_server_requests_total{status="422"})', 10) == 10
+
+
+class TestWorkerRecycling:
+    def test_300_recycles_lose_no_count_and_leave_the_directory_bounded(self, tmp_path: Path) -> None:
+        """With max_requests=1 every request ends its worker; totals stay exact and files stay few."""
+        server = start_server(
+            tmp_path / "server.log",
+            env={
+                "WEB_CONCURRENCY": "2",
+                "FIBSVC_METRICS_DIR": str(tmp_path),
+                "GUNICORN_CMD_ARGS": "--max-requests 1 --max-requests-jitter 0",
+            },
+        )
+        try:
+            (directory,) = tmp_path.glob("fibsvc-metrics-*")
+            request(server, "/fibonacci/1")
+            files_at_start = len(list(directory.glob("*.db")))
+            sent = 1
+            # A gthread worker may take a second connection before it notices its limit, so
+            # count the recycles rather than assume one per request.
+            while restarts(server) < 300 and sent < 1000:
+                sent += 1
+                assert request(server, f"/fibonacci/{sent}").status == 200
+            assert restarts(server) >= 300
+            samples = scrape(server)
+            ok = (("method", "GET"), ("route", "/fibonacci/{n}"), ("status", "200"))
+            assert samples["http_server_requests_total"][ok] == sent
+            assert samples["fibonacci_cache_misses_total"][()] == sent
+            assert len(list(directory.glob("*.db"))) <= files_at_start + 2
+        finally:
+            server.stop()
+
+
+class TestTraces:
+    @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+    def test_spans_reach_the_collector_with_a_parented_compute_span(
+        self, tmp_path: Path, protocol: str
+    ) -> None:
+        """The server span and its fibonacci.compute child arrive over OTLP, with the response's trace id."""
+        receiver_class = GrpcReceiver if protocol == "grpc" else HttpReceiver
+        with receiver_class() as receiver:
+            server = start_server(
+                tmp_path / "server.log",
+                env={
+                    "WEB_CONCURRENCY": "2",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                    "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+                    "OTEL_BSP_SCHEDULE_DELAY": "100",
+                },
+            )
+            try:
+                response = request(server, "/fibonacci/12345")
+                trace_id = response.getheader("traceresponse", "").split("-")[1]
+                spans = receiver.store.wait_for(
+                    lambda span: span.trace_id == trace_id and span.parent_span_id == ""
+                )
+                (server_span,) = spans
+                (compute,) = receiver.store.wait_for(
+                    lambda span: span.name == "fibonacci.compute" and span.trace_id == trace_id
+                )
+            finally:
+                server.stop()
+        assert server_span.name == "GET /fibonacci/{n}"
+        assert server_span.service_name == "fibsvc"
+        assert server_span.attributes["http.route"] == "/fibonacci/{n}"
+        assert compute.parent_span_id == server_span.span_id
+        assert compute.attributes == {
+            "fibonacci.n": 12345,
+            "fibonacci.digits": 2580,
+            "fibonacci.cache_hit": False,
+        }
+        (line,) = [entry for entry in log_lines(server) if entry.get("url.path") == "/fibonacci/12345"]
+        assert (line["trace_id"], line["span_id"]) == (trace_id, server_span.span_id)
+
+    def test_incoming_traceparent_continues_the_callers_trace(self, tmp_path: Path) -> None:
+        """A W3C traceparent makes the server span a child of the caller's span."""
+        caller_trace, caller_span = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+        with HttpReceiver() as receiver:
+            server = start_server(
+                tmp_path / "server.log",
+                env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"},
+            )
+            try:
+                response = request(
+                    server, "/fibonacci/5", {"traceparent": f"00-{caller_trace}-{caller_span}-01"}
+                )
+                spans = receiver.store.wait_for(lambda span: span.parent_span_id == caller_span)
+            finally:
+                server.stop()
+        assert response.getheader("traceresponse", "").split("-")[1] == caller_trace
+        assert [span.trace_id for span in spans] == [caller_trace]
+
+    def test_probes_and_scrapes_are_not_traced(self, tmp_path: Path) -> None:
+        """/healthz, /readyz and /metrics make no spans; a real request after them does."""
+        with HttpReceiver() as receiver:
+            server = start_server(
+                tmp_path / "server.log",
+                env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"},
+            )
+            try:
+                for path in ("/healthz", "/readyz", "/metrics"):
+                    assert request(server, path).getheader("traceresponse") is None
+                request(server, "/fibonacci/3")
+                receiver.store.wait_for(lambda span: span.name == "GET /fibonacci/{n}")
+            finally:
+                server.stop()
+        assert {span.name for span in receiver.store.spans()} == {"GET /fibonacci/{n}", "fibonacci.compute"}
+
+    def test_spans_of_the_last_requests_are_flushed_on_graceful_shutdown(self, tmp_path: Path) -> None:
+        """With a long batch delay, SIGTERM still delivers the spans still queued."""
+        with HttpReceiver() as receiver:
+            server = start_server(
+                tmp_path / "server.log",
+                env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "600000"},
+            )
+            traces = {
+                request(server, f"/fibonacci/{n}").getheader("traceresponse", "").split("-")[1]
+                for n in range(5)
+            }
+            assert receiver.store.spans() == []
+            assert server.stop() == 0
+            assert traces <= {span.trace_id for span in receiver.store.spans()}
+
+
+class TestCollectorTrouble:
+    @pytest.mark.parametrize("trouble", ["refused", "black hole"])
+    def test_requests_succeed_and_export_warnings_are_rate_limited(
+        self, tmp_path: Path, trouble: str
+    ) -> None:
+        """A collector that refuses or hangs costs no request, and the log warns once, not per export."""
+        hole = BlackHole()
+        endpoint = hole.endpoint if trouble == "black hole" else refused_endpoint()
+        with hole:
+            server = start_server(
+                tmp_path / "server.log",
+                env={
+                    "WEB_CONCURRENCY": "1",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+                    "OTEL_BSP_SCHEDULE_DELAY": "50",
+                    "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+                },
+            )
+            try:
+                for n in range(200):
+                    assert request(server, f"/fibonacci/{n % 40}").status == 200
+            finally:
+                server.stop()
+        lines = log_lines(server)
+        warnings = [line for line in lines if str(line["logger"]).startswith("opentelemetry")]
+        assert len(warnings) == 1, warnings
+        assert warnings[0]["level"] in {"warning", "error"}
+
+
+class TestLogs:
+    def test_every_line_of_a_whole_run_is_json_with_the_required_fields(self, tmp_path: Path) -> None:
+        """Start, requests of every status, and SIGTERM shutdown: one JSON object per line."""
+        server = start_server(tmp_path / "server.log", env={"WEB_CONCURRENCY": "2"})
+        for path, headers, status in STATUS_MIX[::5]:
+            assert request(server, path, headers).status == status
+        assert server.stop() == 0
+        lines = log_lines(server)
+        for line in lines:
+            assert set(line) >= REQUIRED_LOG_FIELDS, line
+            assert str(line["timestamp"]).endswith("Z")
+        events = [str(line["event"]) for line in lines]
+        assert any(event.startswith("Starting gunicorn") for event in events)
+        assert any(event.startswith("Booting worker") for event in events)
+        assert "Handling signal: term" in events
+        assert "Shutting down: Master" in events
+        requests = [line for line in lines if line["event"] == "http_request"]
+        assert len(requests) == len(STATUS_MIX[::5])
+        for line in requests:
+            assert len(str(line["trace_id"])) == 32
+            assert len(str(line["span_id"])) == 16
+            assert line["http.route"] in {"/fibonacci/{n}", "(unmatched)"}
+
+    def test_console_format_is_for_people(self, tmp_path: Path) -> None:
+        """FIBSVC_LOG_FORMAT=console renders readable lines instead of JSON."""
+        server = start_server(
+            tmp_path / "server.log", env={"WEB_CONCURRENCY": "1", "FIBSVC_LOG_FORMAT": "console"}
+        )
+        request(server, "/fibonacci/5")
+        server.stop()
+        assert "http_request" in server.output()
+        with pytest.raises(json.JSONDecodeError):
+            log_lines(server)
+
+
+def test_received_span_type_is_what_the_doubles_store() -> None:
+    """The doubles keep ids as W3C hex, the form the logs and headers use."""
+    span = ReceivedSpan("x", "ab" * 16, "cd" * 8, "", 2, {}, "fibsvc")
+    assert len(span.trace_id) == 32
+    assert os.environ.get("OTEL_SDK_DISABLED") != "true"
