@@ -53,6 +53,8 @@ accesslog = None
 loglevel = _server.log_level
 # Every line gunicorn writes goes through the same structlog formatter as the app's.
 logconfig_dict = logs.logging_config(_server.log_format, _server.log_level)
+# ...and it does not build access lines that nothing would print.
+logger_class = logs.GunicornLogger
 
 
 # prometheus_client's multiprocess mode: every worker writes its values to files here.
@@ -61,7 +63,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 def on_starting(server: Any) -> None:
     """In the master, before any worker exists: structlog, and a fresh, private metrics directory."""
-    logs.configure_structlog()
+    logs.configure_structlog(_server.log_format, _server.log_level)
     # Never reuse a directory: files left by an earlier server would be counted again.
     os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="fibsvc-metrics-", dir=_server.metrics_dir)
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from bench.errors import BenchError
 from bench.latency import LATENCY_ENV, PLANS, REFERENCE_PATH, Row, measure_latency
+from bench.overhead import measure_overhead
 from bench.throughput import (
     FIB_PATH,
     Throughput,
@@ -53,6 +54,7 @@ ROUNDS = 7
 THROUGHPUT_TARGET = 0.95
 COLD_TARGET = 1.3
 CACHED_TARGET = 3.0
+OVERHEAD_TARGET = 0.75
 TARGET_N = 10**6
 
 
@@ -188,11 +190,41 @@ def latency_section() -> list[Target]:
     return targets
 
 
+def overhead_section() -> Target:
+    """Measure and print the cost of telemetry; return its target."""
+    options = WrkOptions()
+    print(
+        f"\n== 3. Telemetry overhead: {options.describe()} on GET {FIB_PATH}, on/off interleaved x {ROUNDS}"
+        "\n   on: 100% sampling exported over OTLP/HTTP to a live receiver, metrics, one JSON log line a"
+        " request; off: OTEL_SDK_DISABLED=true and no request log (metrics stay)"
+    )
+    print(
+        f"{'':>6}  {'on req/s':>9}  {'off req/s':>9}  {'on/off':>7}  {'CPU us/req on / off':>20}", flush=True
+    )
+
+    def on_round(number: int, on: WrkRun, off: WrkRun) -> None:
+        cpu = pair(microseconds(on.cpu_per_request), microseconds(off.cpu_per_request))
+        print(
+            f"{number:>6}  {on.rate:>9.0f}  {off.rate:>9.0f}  {on.rate / off.rate:>6.2f}x  {cpu:>20}",
+            flush=True,
+        )
+
+    result = measure_overhead(options, ROUNDS, on_round)
+    target = Target(
+        f"telemetry on / off, median req/s at GET {FIB_PATH}", result.median_ratio, OVERHEAD_TARGET, True
+    )
+    print(
+        f"on/off, median req/s = {result.median_ratio:.2f}x ({target.condition()}: {target.verdict()});"
+        f" spans received: {result.spans_received}"
+    )
+    return target
+
+
 def main() -> int:
     """Run the benchmark; return 0 when everything was measured, whether or not targets were met."""
     started = time.monotonic()
     try:
-        targets = [throughput_section(), *latency_section()]
+        targets = [throughput_section(), *latency_section(), overhead_section()]
     except BenchError as error:
         print(f"\nbench: error: {error}", file=sys.stderr)
         return 1

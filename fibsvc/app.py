@@ -16,13 +16,18 @@ from fibsvc.telemetry import instrument_falcon
 
 
 def create_app(
-    settings: Settings, metrics: Metrics | None = None
+    settings: Settings, metrics: Metrics | None = None, tracing: bool = True
 ) -> falcon.App[falcon.Request, falcon.Response]:
-    """Return the WSGI app for ``settings``, ready to serve, reporting to ``metrics``."""
+    """Return the WSGI app for ``settings``, ready to serve, reporting to ``metrics``.
+
+    With ``tracing`` off (OTEL_SDK_DISABLED) the app is not instrumented at all, so
+    disabled tracing costs nothing per request.
+    """
     metrics = metrics or Metrics(CollectorRegistry())
     readiness = Readiness()
-    # Must come first: the instrumentation works by replacing the falcon.App class.
-    instrument_falcon()
+    if tracing:
+        # Must come first: the instrumentation works by replacing the falcon.App class.
+        instrument_falcon()
     app = falcon.App(middleware=[RequestTelemetry(metrics)])
     problems.register(app)
     app.add_route("/", JsonDocumentResource(index_document(__version__)))

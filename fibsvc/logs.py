@@ -12,9 +12,10 @@ import threading
 import time
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
+from gunicorn import glogging
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 # OpenTelemetry's exporters warn on every failed export; a dead collector must not flood the log.
@@ -28,11 +29,10 @@ def add_pid(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> E
 
 
 def shared_processors() -> list[Processor]:
-    """Return the processors every record passes, whether from structlog or the stdlib."""
+    """Return the processors every event passes, whether from structlog or the stdlib."""
     return [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         add_pid,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -92,7 +92,11 @@ def logging_config(log_format: str, log_level: str) -> dict[str, Any]:
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     *renderer(log_format),
                 ],
-                "foreign_pre_chain": [*shared_processors(), structlog.stdlib.ExtraAdder(("suppressed",))],
+                "foreign_pre_chain": [
+                    *shared_processors(),
+                    structlog.stdlib.add_logger_name,
+                    structlog.stdlib.ExtraAdder(("suppressed",)),
+                ],
             }
         },
         "filters": {"rate_limit_export_warnings": {"()": RateLimitFilter}},
@@ -113,12 +117,27 @@ def logging_config(log_format: str, log_level: str) -> dict[str, Any]:
     }
 
 
-def configure_structlog() -> None:
-    """Route structlog's own events into the stdlib handler configured by logging_config."""
+class GunicornLogger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's logger without its access log, which fibsvc's request line replaces.
+
+    gunicorn builds every access line's fields whenever a logging config is given, even
+    with no access log, and that costs as much per request as the app's own line.
+    """
+
+    def _compute_access_log_enabled(self) -> bool:
+        return False
+
+
+def configure_structlog(log_format: str, log_level: str, file: TextIO | None = None) -> None:
+    """Render structlog's own events straight to stdout, in the format of logging_config.
+
+    The app's events skip the stdlib's logging machinery (a third of the cost of a request
+    line); libraries' records still go through it and come out the same shape.
+    """
     structlog.configure(
-        processors=[*shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared_processors(), *renderer(log_format)],
+        logger_factory=structlog.WriteLoggerFactory(file=file or sys.stdout),
+        wrapper_class=structlog.make_filtering_bound_logger(log_level.upper()),
         cache_logger_on_first_use=True,
     )
     logging.captureWarnings(True)
@@ -129,13 +148,18 @@ def configure_structlog() -> None:
 def _log_uncaught(
     kind: type[BaseException], error: BaseException, traceback: types.TracebackType | None
 ) -> None:
-    structlog.get_logger("fibsvc").critical("uncaught_exception", exc_info=(kind, error, traceback))
+    app_logger("fibsvc").critical("uncaught_exception", exc_info=(kind, error, traceback))
 
 
 def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     if args.exc_value is not None:
-        structlog.get_logger("fibsvc").critical(
+        app_logger("fibsvc").critical(
             "uncaught_exception",
             thread=args.thread.name if args.thread else None,
             exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
         )
+
+
+def app_logger(name: str) -> Any:
+    """Return a structlog logger whose events carry ``logger=name``, like the stdlib's records."""
+    return structlog.get_logger().bind(logger=name)

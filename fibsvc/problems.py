@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import falcon
-import structlog
 
 from fibsvc.indices import IntegerOutOfRangeError, NonCanonicalIntegerError
+from fibsvc.logs import app_logger
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -112,7 +112,7 @@ def log_unexpected(
     req: falcon.Request, resp: falcon.Response, error: Exception, params: dict[str, Any]
 ) -> None:
     """Log a bug as one structured event and answer a 500 problem that reveals nothing of it."""
-    structlog.get_logger("fibsvc").error("unhandled_exception", exc_info=error)
+    app_logger("fibsvc").error("unhandled_exception", exc_info=error)
     raise falcon.HTTPInternalServerError
 
 

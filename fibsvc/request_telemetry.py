@@ -13,6 +13,7 @@ import falcon
 import structlog
 from opentelemetry import trace
 
+from fibsvc.logs import app_logger
 from fibsvc.metrics import Metrics
 
 # Probes and scrapes are neither counted nor logged: they would drown the requests people send.
@@ -25,7 +26,7 @@ class RequestTelemetry:
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
-        self._log = structlog.get_logger("fibsvc.request")
+        self._log = app_logger("fibsvc.request")
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Note the start time; gthread reuses threads, so clear what the last request bound."""

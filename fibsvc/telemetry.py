@@ -24,7 +24,7 @@ UNTRACED_PATHS = "^/healthz$,^/readyz$,^/metrics$"
 
 def configure_tracing(environ: Mapping[str, str]) -> TracerProvider | None:
     """Install this process's tracer provider; return it, or None when OTEL_SDK_DISABLED is true."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+    if sdk_disabled(environ):
         return None
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
@@ -38,6 +38,11 @@ def configure_tracing(environ: Mapping[str, str]) -> TracerProvider | None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return provider
+
+
+def sdk_disabled(environ: Mapping[str, str]) -> bool:
+    """Return whether OTEL_SDK_DISABLED turns OpenTelemetry off."""
+    return environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
 def otlp_exporter(environ: Mapping[str, str]) -> SpanExporter | None:

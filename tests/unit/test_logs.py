@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from fibsvc.logs import RateLimitFilter, configure_structlog, logging_config
+from fibsvc.logs import RateLimitFilter, app_logger, configure_structlog, logging_config
 
 
 class FakeClock:
@@ -61,7 +61,7 @@ def json_stream() -> Iterator[io.StringIO]:
     config = logging_config("json", "info")
     logging.config.dictConfig(config)
     root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
-    configure_structlog()
+    configure_structlog("json", "info", stream)
     yield stream
     logging.captureWarnings(False)
     root.handlers[:] = saved_handlers
@@ -77,7 +77,7 @@ def lines_of(stream: io.StringIO) -> list[dict[str, object]]:
 class TestJsonLines:
     def test_structlog_and_stdlib_events_share_one_format(self, json_stream: io.StringIO) -> None:
         """An app event and a library's stdlib record both carry timestamp, level, event, logger, pid."""
-        structlog.get_logger("fibsvc.test").info("fibonacci_computed", n=5)
+        app_logger("fibsvc.test").info("fibonacci_computed", n=5)
         logging.getLogger("gunicorn.error").info("Booting worker with pid: %s", 42)
         app_line, library_line = lines_of(json_stream)
         for line in (app_line, library_line):
