@@ -21,6 +21,9 @@ What it measures, on the real gunicorn with the project's gunicorn.conf.py:
      before each cold request wakes the worker, idle while this process computed;
    - cached: n again, interleaved with requests for /fibonacci/30, the reference;
      target for F(10^6) <= 3x the reference.
+3. Telemetry overhead: wrk on ``/fibonacci/30`` against two servers, interleaved: everything
+   on (100% sampling exporting over OTLP/HTTP to a live receiver, metrics, the request log) and
+   telemetry off (OTEL_SDK_DISABLED=true, no request log; metrics stay). Target >= 0.75x.
 
 Why ratios: the machine is small, shared and noisy, so an absolute figure says more about
 the neighbours than about the code. Each figure is divided by a reference measured in the
