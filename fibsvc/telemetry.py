@@ -3,7 +3,8 @@
 The tracer provider and its export thread are made in each gunicorn worker after fork
 (threads and gRPC channels do not survive a fork), and shut down, flushing the last spans,
 when the worker exits. Without an OTLP endpoint spans are still made, so logs and responses
-carry trace ids, but nothing is exported.
+carry trace ids, but they record nothing and nothing is exported (unless OTEL_TRACES_SAMPLER
+asks for recording).
 """
 
 import os
@@ -15,6 +16,7 @@ from opentelemetry.instrumentation.propagators import TraceResponsePropagator, s
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from fibsvc import __version__
 
@@ -31,9 +33,14 @@ def configure_tracing(environ: Mapping[str, str]) -> TracerProvider | None:
         resource = resource.merge(Resource({SERVICE_NAME: "fibsvc"}))
     if SERVICE_VERSION not in resource.attributes:
         resource = resource.merge(Resource({SERVICE_VERSION: __version__}))
-    # The sampler comes from OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
-    provider = TracerProvider(resource=resource)
     exporter = otlp_exporter(environ)
+    if exporter is None and not environ.get("OTEL_TRACES_SAMPLER"):
+        # Nothing will be exported, so record nothing: spans are still made, with ids that logs
+        # and the traceresponse header carry (continuing a caller's trace), at a fraction of the cost.
+        provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF)
+    else:
+        # The sampler comes from OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
+        provider = TracerProvider(resource=resource)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)

@@ -218,6 +218,30 @@ class TestTraces:
             assert traces <= {span.trace_id for span in receiver.store.spans()}
 
 
+class TestWithoutAnEndpoint:
+    def test_ids_are_still_made_and_continue_the_callers_trace(self, tmp_path: Path) -> None:
+        """With no OTLP endpoint, responses and log lines still carry trace ids, unsampled."""
+        caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        server = start_server(tmp_path / "server.log", env={"WEB_CONCURRENCY": "1"})
+        try:
+            own = request(server, "/fibonacci/8").getheader("traceresponse", "")
+            continued = request(
+                server, "/fibonacci/9", {"traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"}
+            ).getheader("traceresponse", "")
+        finally:
+            server.stop()
+        version, trace_id, span_id, flags = own.split("-")
+        assert (version, len(trace_id), len(span_id)) == ("00", 32, 16)
+        assert int(flags, 16) & 1 == 0, "not sampled: nothing is recorded when nothing is exported"
+        assert continued.split("-")[1] == caller_trace
+        logged = {
+            line["url.path"]: line["trace_id"]
+            for line in log_lines(server)
+            if line["event"] == "http_request"
+        }
+        assert logged == {"/fibonacci/8": trace_id, "/fibonacci/9": caller_trace}
+
+
 class TestCollectorTrouble:
     @pytest.mark.parametrize("trouble", ["refused", "black hole"])
     def test_requests_succeed_and_export_warnings_are_rate_limited(
