@@ -25,6 +25,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # From 0.5 ms (a cached small n) to 10 s (far beyond any allowed computation).
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DIGIT_BUCKETS = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
+# A scrape races the master's archiving at most once or twice in a row; retry that many times.
+_SCRAPE_ATTEMPTS = 3
 # Metric types whose values are totals that must outlive the worker that counted them.
 _ACCUMULATING_TYPES = ("counter", "histogram")
 
@@ -83,6 +85,12 @@ class Metrics:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=directory)
+        for _ in range(_SCRAPE_ATTEMPTS - 1):
+            try:
+                return generate_latest(registry)
+            except FileNotFoundError:
+                # The master archived a dead worker's file between listing and reading it.
+                continue
         return generate_latest(registry)
 
 
