@@ -16,10 +16,7 @@ $(BIN)/.installed: requirements-dev.lock
 run: $(BIN)/.installed
 	$(BIN)/python -m fibsvc
 
-test: $(BIN)/.installed
-	$(BIN)/ruff format --check .
-	$(BIN)/ruff check .
-	$(BIN)/mypy
+test: lint
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed

@@ -12,7 +12,6 @@ from tests.live_server import LiveServer, start_server
 
 FIBSVC_APP = "fibsvc.wsgi:app"
 HELLO_APP = "bench.hello:app"
-_RESTART_LINE = "Autorestarting worker"
 _SHOWN_LOG_CHARS = 4000
 _PROC = Path("/proc")
 # Fields of /proc/PID/stat after "pid (comm) ": state is 0, ppid 1, utime 11 ... cstime 14.
@@ -35,11 +34,6 @@ def serving(
             raise
         finally:
             server.stop()
-
-
-def worker_restarts(server: LiveServer) -> int:
-    """Return how many times a worker of ``server`` has restarted after max_requests so far."""
-    return server.output().count(_RESTART_LINE)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.errors import BenchError
-from bench.servers import HELLO_APP, cpu_snapshot, serving, worker_restarts
+from bench.servers import HELLO_APP, cpu_snapshot, serving
 from tests.live_server import LiveServer
 
 FIB_PATH = "/fibonacci/30"
@@ -136,7 +136,7 @@ def find_wrk() -> str:
 def run_wrk(wrk: str, options: WrkOptions, server: LiveServer, path: str, seconds: int) -> WrkRun:
     """Load ``path`` on ``server`` with wrk for ``seconds`` and return what it measured."""
     command = options.command(wrk, server.url(path), seconds)
-    restarts_before, cpu_before = worker_restarts(server), cpu_snapshot(server)
+    restarts_before, cpu_before = server.worker_restarts(), cpu_snapshot(server)
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
     except subprocess.TimeoutExpired as error:
@@ -145,7 +145,7 @@ def run_wrk(wrk: str, options: WrkOptions, server: LiveServer, path: str, second
     if done.returncode != 0:
         raise BenchError(f"{' '.join(command)} exited with {done.returncode}:\n{done.stdout}{done.stderr}")
     rate, completed = parse_wrk(done.stdout)
-    restarts = worker_restarts(server) - restarts_before
+    restarts = server.worker_restarts() - restarts_before
     if cpu_before is None or cpu_after is None:
         return WrkRun(rate, completed, None, None, restarts)
     cpu = cpu_before.seconds_until(cpu_after) / completed

@@ -113,8 +113,3 @@ def archive_dead_worker(directory: str, pid: int) -> None:
         finally:
             archive.close()
         dead.unlink()
-
-
-def metric_files(directory: str) -> list[Path]:
-    """Return the metric files in ``directory`` (what a scrape has to read)."""
-    return sorted(Path(directory).glob("*.db"))

@@ -15,9 +15,8 @@ from opentelemetry import trace
 
 from fibsvc.logs import app_logger
 from fibsvc.metrics import Metrics
+from fibsvc.telemetry import OPERATIONAL_PATHS
 
-# Probes and scrapes are neither counted nor logged: they would drown the requests people send.
-UNOBSERVED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 UNMATCHED_ROUTE = "(unmatched)"
 
 
@@ -31,7 +30,7 @@ class RequestTelemetry:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Note the start time; gthread reuses threads, so clear what the last request bound."""
         structlog.contextvars.clear_contextvars()
-        if req.path in UNOBSERVED_PATHS:
+        if req.path in OPERATIONAL_PATHS:
             return
         req.context.started = time.perf_counter()
         self._metrics.in_flight.inc()

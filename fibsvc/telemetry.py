@@ -20,8 +20,10 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from fibsvc import __version__
 
-# Probes and scrapes are not traced: they would drown the requests people look for.
-UNTRACED_PATHS = "^/healthz$,^/readyz$,^/metrics$"
+# Probes and scrapes are neither traced, counted nor logged: they would drown the requests people send.
+OPERATIONAL_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# The instrumentation takes regexes; anchor each path so only that exact path is skipped.
+UNTRACED_PATHS = ",".join(f"^{path}$" for path in sorted(OPERATIONAL_PATHS))
 
 
 def configure_tracing(environ: Mapping[str, str]) -> TracerProvider | None:

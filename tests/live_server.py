@@ -55,6 +55,10 @@ class LiveServer:
         finally:
             self.log.close()
 
+    def worker_restarts(self) -> int:
+        """Return how many workers gunicorn has recycled after max_requests so far."""
+        return self.output().count("Autorestarting worker")
+
     def output(self) -> str:
         """Return everything the server wrote to stdout and stderr so far."""
         if not self.log.closed:

@@ -65,9 +65,11 @@ class TestValues:
 
     @given(n=st.integers(-1500, 1500))
     @settings(max_examples=150)
-    def test_every_small_index_matches_the_slow_reference(self, n: int) -> None:
+    def test_every_small_index_matches_the_slow_reference(
+        self, client: falcon.testing.TestClient, n: int
+    ) -> None:
         """Values agree with plain additions of Python ints."""
-        result = _default_client().simulate_get(f"/fibonacci/{n}")
+        result = client.simulate_get(f"/fibonacci/{n}")
         assert result.json == {f"fibonacci({n})": slow_fibonacci(n)}
 
     def test_values_past_pythons_int_string_limit_are_exact(self, client: falcon.testing.TestClient) -> None:
@@ -130,10 +132,12 @@ class TestBadInput:
 
     @given(segment=st.text(min_size=1, max_size=30))
     @settings(max_examples=300)
-    def test_no_segment_of_any_shape_causes_a_server_error(self, segment: str) -> None:
+    def test_no_segment_of_any_shape_causes_a_server_error(
+        self, client: falcon.testing.TestClient, segment: str
+    ) -> None:
         """Arbitrary text in the path gets a 200, 400, 404 or 422, never a 5xx."""
         quoted = urllib.parse.quote(segment, safe="")
-        result = _default_client().simulate_get(f"/fibonacci/{quoted}")
+        result = client.simulate_get(f"/fibonacci/{quoted}")
         assert result.status_code in {200, 400, 404, 422}
         if result.status_code != 200:
             assert result.headers["Content-Type"] == PROBLEM
@@ -231,17 +235,3 @@ class TestHead:
         """Content-Length of HEAD is the size GET would send."""
         head = client.simulate_head("/fibonacci/10000")
         assert int(head.headers["Content-Length"]) == len(client.simulate_get("/fibonacci/10000").content)
-
-
-def _default_client() -> falcon.testing.TestClient:
-    """Return a module-wide client for hypothesis tests, which cannot take function fixtures."""
-    global _CLIENT  # noqa: PLW0603 - built once, lazily, for hypothesis
-    if _CLIENT is None:
-        from fibsvc.app import create_app  # noqa: PLC0415
-        from fibsvc.settings import Settings  # noqa: PLC0415
-
-        _CLIENT = falcon.testing.TestClient(create_app(Settings()))
-    return _CLIENT
-
-
-_CLIENT: falcon.testing.TestClient | None = None

@@ -2,7 +2,6 @@
 
 import http.client
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.live_server import LiveServer, start_server
-from tests.otlp_receiver import BlackHole, GrpcReceiver, HttpReceiver, ReceivedSpan, refused_endpoint
+from tests.otlp_receiver import BlackHole, GrpcReceiver, HttpReceiver, refused_endpoint
 from tests.prometheus_server import running_prometheus
 
 # Requests of every documented status, each on its own connection so the workers share them.
@@ -51,11 +50,6 @@ def scrape(server: LiveServer) -> dict[str, dict[tuple[tuple[str, str], ...], fl
 def log_lines(server: LiveServer) -> list[dict[str, object]]:
     """Return every line the server wrote, each parsed as JSON (failing on any that is not)."""
     return [json.loads(line) for line in server.output().splitlines() if line.strip()]
-
-
-def restarts(server: LiveServer) -> int:
-    """Return how many workers gunicorn has recycled after max_requests so far."""
-    return server.output().count("Autorestarting worker")
 
 
 @pytest.fixture
@@ -113,10 +107,10 @@ class TestWorkerRecycling:
             sent = 1
             # A gthread worker may take a second connection before it notices its limit, so
             # count the recycles rather than assume one per request.
-            while restarts(server) < 300 and sent < 1000:
+            while server.worker_restarts() < 300 and sent < 1000:
                 sent += 1
                 assert request(server, f"/fibonacci/{sent}").status == 200
-            assert restarts(server) >= 300
+            assert server.worker_restarts() >= 300
             samples = scrape(server)
             ok = (("method", "GET"), ("route", "/fibonacci/{n}"), ("status", "200"))
             assert samples["http_server_requests_total"][ok] == sent
@@ -305,10 +299,3 @@ class TestLogs:
         assert "http_request" in server.output()
         with pytest.raises(json.JSONDecodeError):
             log_lines(server)
-
-
-def test_received_span_type_is_what_the_doubles_store() -> None:
-    """The doubles keep ids as W3C hex, the form the logs and headers use."""
-    span = ReceivedSpan("x", "ab" * 16, "cd" * 8, "", 2, {}, "fibsvc")
-    assert len(span.trace_id) == 32
-    assert os.environ.get("OTEL_SDK_DISABLED") != "true"
