@@ -48,25 +48,36 @@ class FibonacciResource:
     on_head = on_get
 
     def _body(self, index: int, form: Form, context: falcon.Context) -> bytes:
-        """Return the body for F(index) in ``form``, inside a fibonacci.compute span."""
-        with self._tracer.start_as_current_span("fibonacci.compute") as span:
-            key = (index, form)
-            body = self._cache.get(key)
-            context.cache_hit = body is not None
-            if body is None:
+        """Return the body for F(index) in ``form``, computing it in a fibonacci.compute span on a miss.
+
+        A cache hit does no arithmetic, so it gets no span of its own (a span costs more than
+        the hit); the request's server span carries n, digits and cache_hit either way.
+        """
+        key = (index, form)
+        body = self._cache.get(key)
+        context.cache_hit = body is not None
+        if body is None:
+            with self._tracer.start_as_current_span("fibonacci.compute") as compute_span:
                 started = time.perf_counter()
                 body = render_value(index, fibonacci(index), form)
                 self._metrics.compute.observe(time.perf_counter() - started)
-                self._metrics.cache_misses.inc()
-                self._cache.put(key, body)
-            else:
-                self._metrics.cache_hits.inc()
+                digits = digits_in_body(index, body, form)
+                compute_span.set_attributes(fibonacci_attributes(index, digits, cache_hit=False))
+            self._metrics.cache_misses.inc()
+            self._cache.put(key, body)
+        else:
+            self._metrics.cache_hits.inc()
             digits = digits_in_body(index, body, form)
-            self._metrics.digits.observe(digits)
-            span.set_attributes(
-                {"fibonacci.n": index, "fibonacci.digits": digits, "fibonacci.cache_hit": context.cache_hit}
-            )
-            return body
+        self._metrics.digits.observe(digits)
+        server_span = trace.get_current_span()
+        if server_span.is_recording():
+            server_span.set_attributes(fibonacci_attributes(index, digits, cache_hit=context.cache_hit))
+        return body
+
+
+def fibonacci_attributes(index: int, digits: int, *, cache_hit: bool) -> dict[str, int | bool]:
+    """Return the span attributes that describe one Fibonacci value."""
+    return {"fibonacci.n": index, "fibonacci.digits": digits, "fibonacci.cache_hit": cache_hit}
 
 
 class SequenceResource:

@@ -160,8 +160,47 @@ class TestTraces:
             "fibonacci.digits": 2580,
             "fibonacci.cache_hit": False,
         }
+        assert server_span.attributes["fibonacci.cache_hit"] is False
         (line,) = [entry for entry in log_lines(server) if entry.get("url.path") == "/fibonacci/12345"]
         assert (line["trace_id"], line["span_id"]) == (trace_id, server_span.span_id)
+
+    def test_a_cache_hit_is_described_on_the_server_span_and_makes_no_compute_span(
+        self, tmp_path: Path
+    ) -> None:
+        """No arithmetic, no compute span: the hit's server span says n, digits and cache_hit."""
+        with HttpReceiver() as receiver:
+            server = start_server(
+                tmp_path / "server.log",
+                env={
+                    "WEB_CONCURRENCY": "1",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                    "OTEL_BSP_SCHEDULE_DELAY": "100",
+                },
+            )
+            try:
+                traces = [
+                    request(server, "/fibonacci/-77").getheader("traceresponse", "").split("-")[1]
+                    for _ in range(2)
+                ]
+                receiver.store.wait_for(lambda span: span.trace_id == traces[1])
+            finally:
+                server.stop()
+        names = {
+            trace_id: sorted(s.name for s in receiver.store.spans() if s.trace_id == trace_id)
+            for trace_id in traces
+        }
+        assert names == {
+            traces[0]: ["GET /fibonacci/{n}", "fibonacci.compute"],
+            traces[1]: ["GET /fibonacci/{n}"],
+        }
+        (hit,) = [span for span in receiver.store.spans() if span.trace_id == traces[1]]
+        assert {
+            key: hit.attributes[key] for key in ("fibonacci.n", "fibonacci.digits", "fibonacci.cache_hit")
+        } == {
+            "fibonacci.n": -77,
+            "fibonacci.digits": 16,
+            "fibonacci.cache_hit": True,
+        }
 
     def test_incoming_traceparent_continues_the_callers_trace(self, tmp_path: Path) -> None:
         """A W3C traceparent makes the server span a child of the caller's span."""
