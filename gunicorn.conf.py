@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fibsvc import logs, telemetry
+from fibsvc import log_export, logs, telemetry
 from fibsvc.settings import ConfigError, ServerSettings, Settings
 
 try:
@@ -69,13 +69,15 @@ def on_starting(server: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """In each new worker: its own tracer provider and export thread, which cannot cross a fork."""
+    """In each new worker: its own tracer and log providers and export threads, which cannot cross a fork."""
     telemetry.configure_tracing(os.environ)
+    log_export.configure_log_export(os.environ)
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """In a worker that is stopping: flush its last spans."""
+    """In a worker that is stopping: flush its last spans and log records."""
     telemetry.shutdown_tracing()
+    log_export.shutdown_log_export()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -18,6 +18,8 @@ import structlog
 from gunicorn import glogging
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from fibsvc.log_export import ship_to_otlp
+
 # OpenTelemetry's exporters warn on every failed export; a dead collector must not flood the log.
 EXPORT_WARNING_INTERVAL_SECONDS = 60.0
 
@@ -39,10 +41,10 @@ def shared_processors() -> list[Processor]:
 
 
 def renderer(log_format: str) -> list[Processor]:
-    """Return the final processors: structured exceptions and JSON, or a console for people."""
+    """Return the final processors: a copy over OTLP when configured, then JSON or a console for people."""
     if log_format == "console":
-        return [structlog.dev.ConsoleRenderer()]
-    return [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        return [ship_to_otlp, structlog.dev.ConsoleRenderer()]
+    return [ship_to_otlp, structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
 
 
 class RateLimitFilter(logging.Filter):

@@ -19,6 +19,8 @@ MIB = 1024 * 1024
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+# Log records go to stdout always; "otlp" also ships them to the OTLP endpoint, when one is set.
+LOGS_EXPORTERS = ("otlp", "none")
 SAMPLERS = (
     "always_on",
     "always_off",
@@ -132,9 +134,14 @@ def _directory(environ: Mapping[str, str], name: str, default: str) -> str:
 
 def _check_otel(environ: Mapping[str, str]) -> None:
     """Refuse OTEL_* values that the SDK would only warn about and then ignore."""
-    for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+    for name in (
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ):
         if environ.get(name):
             _choice(environ, name, "http/protobuf", OTLP_PROTOCOLS)
+    _choice(environ, "OTEL_LOGS_EXPORTER", "otlp", LOGS_EXPORTERS)
     sampler = _choice(environ, "OTEL_TRACES_SAMPLER", "parentbased_always_on", SAMPLERS)
     ratio = environ.get("OTEL_TRACES_SAMPLER_ARG")
     if sampler.endswith("traceidratio") and ratio:

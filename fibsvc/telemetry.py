@@ -30,11 +30,7 @@ def configure_tracing(environ: Mapping[str, str]) -> TracerProvider | None:
     """Install this process's tracer provider; return it, or None when OTEL_SDK_DISABLED is true."""
     if sdk_disabled(environ):
         return None
-    resource = Resource.create()
-    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
-        resource = resource.merge(Resource({SERVICE_NAME: "fibsvc"}))
-    if SERVICE_VERSION not in resource.attributes:
-        resource = resource.merge(Resource({SERVICE_VERSION: __version__}))
+    resource = service_resource()
     exporter = otlp_exporter(environ)
     if exporter is None and not environ.get("OTEL_TRACES_SAMPLER"):
         # Nothing will be exported, so record nothing: spans are still made, with ids that logs
@@ -49,6 +45,32 @@ def configure_tracing(environ: Mapping[str, str]) -> TracerProvider | None:
     return provider
 
 
+def service_resource() -> Resource:
+    """Return this service's resource: OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, else fibsvc."""
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: "fibsvc"}))
+    if SERVICE_VERSION not in resource.attributes:
+        resource = resource.merge(Resource({SERVICE_VERSION: __version__}))
+    return resource
+
+
+def otlp_endpoint_set(environ: Mapping[str, str], signal: str) -> bool:
+    """Return whether an OTLP endpoint is configured for ``signal`` (TRACES or LOGS)."""
+    return bool(
+        environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
+
+def otlp_protocol(environ: Mapping[str, str], signal: str) -> str:
+    """Return the OTLP protocol for ``signal``: its own variable, the shared one, or http/protobuf."""
+    return (
+        environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+
+
 def sdk_disabled(environ: Mapping[str, str]) -> bool:
     """Return whether OTEL_SDK_DISABLED turns OpenTelemetry off."""
     return environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
@@ -56,13 +78,9 @@ def sdk_disabled(environ: Mapping[str, str]) -> bool:
 
 def otlp_exporter(environ: Mapping[str, str]) -> SpanExporter | None:
     """Return the OTLP exporter the environment asks for, or None when no endpoint is set."""
-    if not (environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+    if not otlp_endpoint_set(environ, "TRACES"):
         return None
-    protocol = (
-        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    )
+    protocol = otlp_protocol(environ, "TRACES")
     # Imported on demand: each exporter pulls in its own transport (requests, or grpcio).
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415

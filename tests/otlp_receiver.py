@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 
@@ -75,12 +77,61 @@ class SpanStore:
         raise AssertionError(f"no matching span within {deadline_seconds} s; received {self.spans()}")
 
 
+@dataclass(frozen=True)
+class ReceivedLog:
+    """One log record as the collector sees it, trace ids in W3C hex (empty when it has none)."""
+
+    body: str
+    severity_text: str
+    trace_id: str
+    span_id: str
+    attributes: dict[str, object]
+    service_name: str
+
+
+class LogStore:
+    """Log records received so far, from any number of export requests."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[ReceivedLog] = []
+
+    def add(self, request: logs_service_pb2.ExportLogsServiceRequest) -> None:
+        """Keep every record of a decoded export request."""
+        with self._lock:
+            for resource_logs in request.resource_logs:
+                resource = {a.key: _value(a.value) for a in resource_logs.resource.attributes}
+                for scope_logs in resource_logs.scope_logs:
+                    self._records.extend(
+                        _received_log(record, str(resource.get("service.name")))
+                        for record in scope_logs.log_records
+                    )
+
+    def records(self) -> list[ReceivedLog]:
+        """Return a copy of what has arrived."""
+        with self._lock:
+            return list(self._records)
+
+    def wait_for(
+        self, predicate: Callable[[ReceivedLog], bool], deadline_seconds: float = 15
+    ) -> list[ReceivedLog]:
+        """Return the records matching ``predicate`` once any have arrived, polling with a deadline."""
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline:
+            found = [record for record in self.records() if predicate(record)]
+            if found:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"no matching log record within {deadline_seconds} s")
+
+
 class HttpReceiver:
-    """An OTLP/HTTP (protobuf) trace receiver on 127.0.0.1, like a collector's port 4318."""
+    """An OTLP/HTTP (protobuf) receiver of traces and logs on 127.0.0.1, like a collector's port 4318."""
 
     def __init__(self, count_only: bool = False) -> None:
         self.store = SpanStore(count_only)
-        store = self.store
+        self.logs = LogStore()
+        store, logs = self.store, self.logs
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -90,6 +141,12 @@ class HttpReceiver:
                     request.ParseFromString(body)
                     store.add(request)
                     reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                    self.send_response(200)
+                elif self.path == "/v1/logs":
+                    logs_request = logs_service_pb2.ExportLogsServiceRequest()
+                    logs_request.ParseFromString(body)
+                    logs.add(logs_request)
+                    reply = logs_service_pb2.ExportLogsServiceResponse().SerializeToString()
                     self.send_response(200)
                 else:
                     reply = b""
@@ -121,12 +178,14 @@ class HttpReceiver:
 
 
 class GrpcReceiver(trace_service_pb2_grpc.TraceServiceServicer):
-    """An OTLP/gRPC trace receiver on 127.0.0.1, like a collector's port 4317."""
+    """An OTLP/gRPC receiver of traces and logs on 127.0.0.1, like a collector's port 4317."""
 
     def __init__(self) -> None:
         self.store = SpanStore()
+        self.logs = LogStore()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_GrpcLogsService(self.logs), self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
 
     def Export(  # noqa: N802 - the name the generated gRPC service calls
@@ -147,6 +206,20 @@ class GrpcReceiver(trace_service_pb2_grpc.TraceServiceServicer):
 
     def __exit__(self, *exc: object) -> None:
         self._server.stop(grace=None)
+
+
+class _GrpcLogsService(logs_service_pb2_grpc.LogsServiceServicer):
+    """The logs half of the gRPC receiver: keeps the records and acknowledges them."""
+
+    def __init__(self, logs: LogStore) -> None:
+        self._logs = logs
+
+    def Export(  # noqa: N802 - the name the generated gRPC service calls
+        self, request: logs_service_pb2.ExportLogsServiceRequest, context: object
+    ) -> logs_service_pb2.ExportLogsServiceResponse:
+        """Keep the records and acknowledge them."""
+        self._logs.add(request)
+        return logs_service_pb2.ExportLogsServiceResponse()
 
 
 class BlackHole:
@@ -201,6 +274,17 @@ def _received(span: Span, service_name: str) -> ReceivedSpan:
         parent_span_id=span.parent_span_id.hex(),
         kind=span.kind,
         attributes={a.key: _value(a.value) for a in span.attributes},
+        service_name=service_name,
+    )
+
+
+def _received_log(record: LogRecord, service_name: str) -> ReceivedLog:
+    return ReceivedLog(
+        body=str(_value(record.body)),
+        severity_text=record.severity_text,
+        trace_id=record.trace_id.hex(),
+        span_id=record.span_id.hex(),
+        attributes={a.key: _value(a.value) for a in record.attributes},
         service_name=service_name,
     )
 

@@ -338,3 +338,76 @@ class TestLogs:
         assert "http_request" in server.output()
         with pytest.raises(json.JSONDecodeError):
             log_lines(server)
+
+
+class TestLogShipping:
+    @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+    def test_log_records_reach_the_collector_with_their_requests_trace(
+        self, tmp_path: Path, protocol: str
+    ) -> None:
+        """With an endpoint, each request's log record goes over OTLP carrying its span's ids."""
+        receiver_class = GrpcReceiver if protocol == "grpc" else HttpReceiver
+        with receiver_class() as receiver:
+            server = start_server(
+                tmp_path / "server.log",
+                env={
+                    "WEB_CONCURRENCY": "2",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                    "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+                    "OTEL_BSP_SCHEDULE_DELAY": "100",
+                    "OTEL_BLRP_SCHEDULE_DELAY": "100",
+                },
+            )
+            try:
+                paths = ["/fibonacci/321", "/fibonacci/abc"]
+                traces = {
+                    path: request(server, path).getheader("traceresponse", "").split("-")[1] for path in paths
+                }
+                records = {
+                    path: receiver.logs.wait_for(
+                        lambda record, path=path: (
+                            record.body == "http_request"  # type: ignore[misc]
+                            and record.attributes.get("url.path") == path
+                        )
+                    )[0]
+                    for path in paths
+                }
+                spans = {
+                    path: receiver.store.wait_for(
+                        lambda span, trace_id=trace_id: (
+                            span.trace_id == trace_id and span.parent_span_id == ""
+                        )  # type: ignore[misc]
+                    )[0]
+                    for path, trace_id in traces.items()
+                }
+            finally:
+                server.stop()
+        for path in paths:
+            assert (records[path].trace_id, records[path].span_id) == (traces[path], spans[path].span_id)
+            assert records[path].service_name == "fibsvc"
+        assert records["/fibonacci/321"].attributes["http.response.status_code"] == 200
+        assert records["/fibonacci/abc"].attributes["http.response.status_code"] == 400
+        assert records["/fibonacci/321"].severity_text == "INFO"
+        # gunicorn's own records are shipped too, and stdout keeps every line as JSON.
+        assert any(record.attributes.get("logger") == "gunicorn.error" for record in receiver.logs.records())
+        assert sum(entry.get("event") == "http_request" for entry in log_lines(server)) == 2
+
+    def test_otel_logs_exporter_none_keeps_logs_on_stdout_only(self, tmp_path: Path) -> None:
+        """OTEL_LOGS_EXPORTER=none ships no records while spans still go to the same endpoint."""
+        with HttpReceiver() as receiver:
+            server = start_server(
+                tmp_path / "server.log",
+                env={
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                    "OTEL_LOGS_EXPORTER": "none",
+                    "OTEL_BSP_SCHEDULE_DELAY": "100",
+                    "OTEL_BLRP_SCHEDULE_DELAY": "100",
+                },
+            )
+            try:
+                request(server, "/fibonacci/8")
+                receiver.store.wait_for(lambda span: span.name == "GET /fibonacci/{n}")
+            finally:
+                server.stop()
+        assert receiver.logs.records() == []
+        assert any(entry.get("event") == "http_request" for entry in log_lines(server))
