@@ -8,11 +8,12 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from fibsvc import log_export, logs, telemetry
-from fibsvc.settings import ConfigError, ServerSettings, Settings
+from fibsvc.settings import DRAINING_FLAG, RUNTIME_DIR_ENV, ConfigError, ServerSettings, Settings
 
 try:
     Settings.from_env(os.environ)
@@ -44,8 +45,8 @@ max_requests_jitter = 20_000
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108 - gunicorn's advice
 # No runtime control socket: nothing here uses gunicornc, and it would write under $HOME.
 control_socket_disable = True
-# Pass the real client address through only from a proxy on this host.
-forwarded_allow_ips = "127.0.0.1,::1"
+# FORWARDED_ALLOW_IPS: proxies trusted to pass the real client address; by default only this host.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1,::1"
 
 # No access log: the app writes one richer line per request, with its trace id.
 accesslog = None
@@ -62,10 +63,36 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def on_starting(server: Any) -> None:
-    """In the master, before any worker exists: structlog, and a fresh, private metrics directory."""
+    """In the master, before any worker exists: structlog, and a fresh, private runtime directory.
+
+    The directory holds the workers' metric files, their heavy-work slots and the drain flag.
+    """
     logs.configure_structlog(_server.log_format, _server.log_level)
     # Never reuse a directory: files left by an earlier server would be counted again.
-    os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="fibsvc-metrics-", dir=_server.metrics_dir)
+    runtime_dir = tempfile.mkdtemp(prefix="fibsvc-metrics-", dir=_server.metrics_dir)
+    os.environ[MULTIPROC_ENV] = runtime_dir
+    os.environ[RUNTIME_DIR_ENV] = runtime_dir
+
+
+def when_ready(server: Any) -> None:
+    """In the master, once listening: make SIGTERM drain before the graceful stop."""
+    # gunicorn looks its signal handlers up on the arbiter instance, so this one replaces its own.
+    server.handle_term = lambda: drain_then_stop(server)
+
+
+def drain_then_stop(server: Any) -> None:
+    """On SIGTERM: /readyz answers 503 while requests are still served, then stop gracefully.
+
+    Load balancers stop routing here when readiness fails; connections still queued in the
+    kernel when the listener closes would be reset, so the drain gives them time to go elsewhere.
+    """
+    Path(os.environ[RUNTIME_DIR_ENV], DRAINING_FLAG).touch()
+    server.log.info(
+        "draining: /readyz answers 503; requests are served for %d s before the graceful stop",
+        _server.drain_seconds,
+    )
+    time.sleep(_server.drain_seconds)
+    raise StopIteration
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -1,5 +1,7 @@
 """The operational endpoints: liveness, readiness and metrics."""
 
+from pathlib import Path
+
 import falcon
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -7,10 +9,16 @@ from fibsvc.metrics import Metrics
 
 
 class Readiness:
-    """Whether this worker should be sent traffic; set once it has finished starting."""
+    """Whether this worker should be sent traffic: once it has started, and until shutdown begins."""
 
-    def __init__(self) -> None:
+    def __init__(self, draining_flag: Path | None = None) -> None:
         self.ready = False
+        self._draining_flag = draining_flag
+
+    @property
+    def draining(self) -> bool:
+        """Return whether the server is draining before a shutdown (the master's flag exists)."""
+        return self._draining_flag is not None and self._draining_flag.exists()
 
 
 class HealthResource:
@@ -25,7 +33,7 @@ class HealthResource:
 
 
 class ReadinessResource:
-    """``/readyz``: 200 once the worker is initialised, 503 before."""
+    """``/readyz``: 200 once the worker is initialised, 503 before and while draining."""
 
     def __init__(self, readiness: Readiness) -> None:
         self._readiness = readiness
@@ -34,7 +42,10 @@ class ReadinessResource:
         """Answer whether a load balancer should route requests here."""
         resp.content_type = falcon.MEDIA_JSON
         resp.set_header("Cache-Control", "no-store")
-        if self._readiness.ready:
+        if self._readiness.draining:
+            resp.status = falcon.HTTP_503
+            resp.data = b'{"status": "draining"}'
+        elif self._readiness.ready:
             resp.data = b'{"status": "ready"}'
         else:
             resp.status = falcon.HTTP_503

@@ -4,15 +4,19 @@ Each worker is its own process with its own memory, so a per-worker registry wou
 scraper whichever worker happened to answer. prometheus_client's multiprocess mode has every
 worker write its values to files in PROMETHEUS_MULTIPROC_DIR and sums them at scrape time.
 Upstream leaves a dead worker's files behind forever, so each recycle makes scrapes slower;
-``archive_dead_worker`` folds them into one archive file per metric type instead.
+``archive_dead_worker`` folds them into one archive file per metric type instead, under a
+lock that scrapes share, so no scrape sees a dead worker's counts twice or not at all.
 
 prometheus_client picks its multiprocess storage when it is first imported, so this module
 must not be imported before PROMETHEUS_MULTIPROC_DIR is set (gunicorn.conf.py sets it in
 ``on_starting``, in the master, before any worker is forked).
 """
 
+import fcntl
 import os
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -25,8 +29,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # From 0.5 ms (a cached small n) to 10 s (far beyond any allowed computation).
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DIGIT_BUCKETS = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
-# A scrape races the master's archiving at most once or twice in a row; retry that many times.
-_SCRAPE_ATTEMPTS = 3
+# Scrapes and the master's archiving of dead workers take turns on this file's lock.
+_LOCK_FILE = "scrape.lock"
 # Metric types whose values are totals that must outlive the worker that counted them.
 _ACCUMULATING_TYPES = ("counter", "histogram")
 
@@ -85,13 +89,9 @@ class Metrics:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=directory)
-        for _ in range(_SCRAPE_ATTEMPTS - 1):
-            try:
-                return generate_latest(registry)
-            except FileNotFoundError:
-                # The master archived a dead worker's file between listing and reading it.
-                continue
-        return generate_latest(registry)
+        # Shared with other scrapes; exclusive to the master while it folds a dead worker's files.
+        with _directory_lock(directory, fcntl.LOCK_SH):
+            return generate_latest(registry)
 
 
 def archive_dead_worker(directory: str, pid: int) -> None:
@@ -101,6 +101,24 @@ def archive_dead_worker(directory: str, pid: int) -> None:
     Its live gauges are dropped as prometheus_client does.
     """
     mark_process_dead(pid, path=directory)
+    # A scrape must see the dead worker's values either in its own file or in the archive,
+    # never in both or neither: counters must not jump up, nor go backwards.
+    with _directory_lock(directory, fcntl.LOCK_EX):
+        _fold_into_archive(directory, pid)
+
+
+@contextmanager
+def _directory_lock(directory: str, operation: int) -> Iterator[None]:
+    """Hold the metrics directory's lock (shared for readers, exclusive for the archiver)."""
+    descriptor = os.open(Path(directory) / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, operation)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _fold_into_archive(directory: str, pid: int) -> None:
     for kind in _ACCUMULATING_TYPES:
         dead = Path(directory) / f"{kind}_{pid}.db"
         if not dead.exists():

@@ -17,6 +17,7 @@ from fibsvc.problems import (
     NON_CANONICAL_INTEGER,
     PROBLEM_MEDIA_TYPE,
     PROBLEM_TYPES,
+    SERVER_BUSY,
     Problem,
     problem_body,
 )
@@ -66,6 +67,17 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                     "headers": _caching_headers(),
                 },
                 "NotFound": _problem_response("No resource at this path.", {}),
+                "ServerBusy": {
+                    **_problem_response(
+                        f"Every slot for heavy computations is taken ({SERVER_BUSY.description}).", {}
+                    ),
+                    "headers": {
+                        "Retry-After": {
+                            "description": "Seconds to wait before retrying.",
+                            "schema": {"type": "integer", "minimum": 1},
+                        }
+                    },
+                },
             },
         },
     }
@@ -143,6 +155,7 @@ def _value_path(settings: Settings) -> dict[str, Any]:
                     )
                 },
             ),
+            "503": {"$ref": "#/components/responses/ServerBusy"},
         },
     }
     return _get_and_head(operation, "fibonacci")
@@ -273,6 +286,7 @@ def _sequence_path(settings: Settings) -> dict[str, Any]:
                 "count, an index or the body size is beyond the limits.",
                 unprocessable,
             ),
+            "503": {"$ref": "#/components/responses/ServerBusy"},
         },
     }
     return _get_and_head(operation, "sequence")
@@ -315,8 +329,8 @@ def _readiness_path() -> dict[str, Any]:
                 },
             },
             "503": {
-                "description": "Not ready yet.",
-                "content": {_JSON: {"schema": {"type": "object"}, "example": {"status": "starting"}}},
+                "description": "Not ready: still starting, or draining before a shutdown.",
+                "content": {_JSON: {"schema": {"type": "object"}, "example": {"status": "draining"}}},
             },
         },
     }

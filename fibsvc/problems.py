@@ -7,6 +7,7 @@ from typing import Any
 
 import falcon
 
+from fibsvc.capacity import RETRY_AFTER_SECONDS, ServerBusyError
 from fibsvc.indices import IntegerOutOfRangeError, NonCanonicalIntegerError
 from fibsvc.logs import app_logger
 
@@ -54,9 +55,22 @@ INVALID_PARAMETER = ProblemType(
     400,
     "A query parameter is missing, repeated, or has a value outside its documented choices.",
 )
+SERVER_BUSY = ProblemType(
+    "server-busy",
+    "Server busy with heavy computations",
+    503,
+    "Every slot for heavy computations (large uncached values, large sequences) is taken; "
+    "retry after the number of seconds in Retry-After. Small and cached values are never refused.",
+)
 PROBLEM_TYPES = {
     kind.slug: kind
-    for kind in (NON_CANONICAL_INTEGER, INTEGER_OUT_OF_RANGE, OUTPUT_TOO_LARGE, INVALID_PARAMETER)
+    for kind in (
+        NON_CANONICAL_INTEGER,
+        INTEGER_OUT_OF_RANGE,
+        OUTPUT_TOO_LARGE,
+        INVALID_PARAMETER,
+        SERVER_BUSY,
+    )
 }
 
 _DEFAULT_DETAILS = {
@@ -68,8 +82,8 @@ _DEFAULT_DETAILS = {
 class Problem(falcon.HTTPError):
     """An HTTP error of a documented problem type."""
 
-    def __init__(self, kind: ProblemType, detail: str) -> None:
-        super().__init__(kind.status, title=kind.title, description=detail)
+    def __init__(self, kind: ProblemType, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(kind.status, title=kind.title, description=detail, headers=headers)
         self.type_uri = kind.uri
 
 
@@ -108,6 +122,13 @@ def raise_out_of_range(
     raise Problem(INTEGER_OUT_OF_RANGE, str(error))
 
 
+def raise_server_busy(
+    req: falcon.Request, resp: falcon.Response, error: ServerBusyError, params: dict[str, Any]
+) -> None:
+    """Answer a heavy request past capacity with 503 and when to retry."""
+    raise Problem(SERVER_BUSY, str(error), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def log_unexpected(
     req: falcon.Request, resp: falcon.Response, error: Exception, params: dict[str, Any]
 ) -> None:
@@ -123,3 +144,4 @@ def register(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     app.add_error_handler(Exception, log_unexpected)
     app.add_error_handler(NonCanonicalIntegerError, raise_non_canonical)
     app.add_error_handler(IntegerOutOfRangeError, raise_out_of_range)
+    app.add_error_handler(ServerBusyError, raise_server_busy)

@@ -89,5 +89,12 @@ class CountingStream:
             yield chunk
 
     def close(self) -> None:
-        """Report the size sent; WSGI servers call this when the response is done or abandoned."""
+        """Close the body's own iterator, then report the size sent.
+
+        WSGI servers call this when the response is done or abandoned; closing the generator
+        underneath at once runs its cleanup (such as giving back a heavy-work slot).
+        """
+        close_chunks = getattr(self._chunks, "close", None)
+        if close_chunks is not None:
+            close_chunks()
         self._on_close(self._size)

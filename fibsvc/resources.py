@@ -1,11 +1,13 @@
 """The Fibonacci endpoints: one value, and a run of consecutive values."""
 
 import time
+from contextlib import nullcontext
 
 import falcon
 from opentelemetry import trace
 
 from fibsvc.cache import BodyCache
+from fibsvc.capacity import HeavyWorkSlots, released_after
 from fibsvc.fib import fibonacci, fibonacci_sequence
 from fibsvc.indices import parse_integer
 from fibsvc.metrics import Metrics
@@ -30,10 +32,12 @@ _OFFERED = ("application/json", "text/plain")
 class FibonacciResource:
     """``/fibonacci/{n}``: F(n) for |n| up to the configured limit."""
 
-    def __init__(self, settings: Settings, cache: BodyCache, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, cache: BodyCache, metrics: Metrics, slots: HeavyWorkSlots) -> None:
         self._max_n = settings.max_n
+        self._heavy_n = settings.heavy_n
         self._cache = cache
         self._metrics = metrics
+        self._slots = slots
         self._tracer = trace.get_tracer(__name__)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, n: str) -> None:
@@ -57,7 +61,11 @@ class FibonacciResource:
         body = self._cache.get(key)
         context.cache_hit = body is not None
         if body is None:
-            with self._tracer.start_as_current_span("fibonacci.compute") as compute_span:
+            heavy = abs(index) >= self._heavy_n
+            with (
+                self._slots.slot() if heavy else nullcontext(),
+                self._tracer.start_as_current_span("fibonacci.compute") as compute_span,
+            ):
                 started = time.perf_counter()
                 body = render_value(index, fibonacci(index), form)
                 self._metrics.compute.observe(time.perf_counter() - started)
@@ -83,10 +91,13 @@ def fibonacci_attributes(index: int, digits: int, *, cache_hit: bool) -> dict[st
 class SequenceResource:
     """``/fibonacci/sequence?start=a&count=k``: F(a) ... F(a + k - 1), streamed."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, slots: HeavyWorkSlots) -> None:
         self._max_n = settings.max_n
         self._max_count = settings.max_count
         self._max_bytes = settings.max_sequence_bytes
+        # A sequence is heavy work when its body may be as large as one heavy value's.
+        self._heavy_bytes = max_sequence_bytes(settings.heavy_n, 1)
+        self._slots = slots
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Check the whole request up front, then stream the terms as they are added up."""
@@ -104,8 +115,13 @@ class SequenceResource:
         form = requested_form(req)
         if answered_by_validator(req, resp, sequence_etag(start, count, form), form):
             return
-        if req.method != "HEAD":
-            resp.stream = render_sequence(start, count, fibonacci_sequence(start, count), form)
+        if req.method == "HEAD":
+            return
+        chunks = render_sequence(start, count, fibonacci_sequence(start, count), form)
+        # The terms are computed while the body is sent, so a heavy sequence holds its slot until then.
+        resp.stream = (
+            released_after(self._slots.acquire(), chunks) if estimate >= self._heavy_bytes else chunks
+        )
 
     on_head = on_get
 

@@ -10,12 +10,16 @@ import re
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fibsvc.indices import CANONICAL_INTEGER, shorten
 
 MIB = 1024 * 1024
+# Set by gunicorn.conf.py for the workers: the server's private directory, fresh at every start.
+RUNTIME_DIR_ENV = "FIBSVC_RUNTIME_DIR"
+# Created in that directory by the master when a graceful shutdown begins; /readyz then fails.
+DRAINING_FLAG = "draining"
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
@@ -38,6 +42,11 @@ class ConfigError(ValueError):
     """A setting in the environment is invalid; the message is one line."""
 
 
+def default_heavy_slots() -> int:
+    """Return usable cores - 1 (at least 1): heavy work may take all but one core from light work."""
+    return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the application needs to answer requests."""
@@ -46,6 +55,9 @@ class Settings:
     max_count: int = 10_000
     max_sequence_bytes: int = 8 * MIB
     cache_bytes: int = 32 * MIB
+    # An uncached F(n) with |n| at least this is heavy work (F(10^5) has 20,899 digits).
+    heavy_n: int = 100_000
+    heavy_slots: int = field(default_factory=default_heavy_slots)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "Settings":
@@ -58,6 +70,8 @@ class Settings:
                 environ, "FIBSVC_MAX_SEQUENCE_BYTES", defaults.max_sequence_bytes, 1024, 1024 * MIB
             ),
             cache_bytes=_integer(environ, "FIBSVC_CACHE_BYTES", defaults.cache_bytes, 0, 64 * 1024 * MIB),
+            heavy_n=_integer(environ, "FIBSVC_HEAVY_N", defaults.heavy_n, 1, 100_000_000),
+            heavy_slots=_integer(environ, "FIBSVC_HEAVY_SLOTS", defaults.heavy_slots, 1, 256),
         )
 
 
@@ -71,6 +85,7 @@ class ServerSettings:
     log_format: str
     log_level: str
     metrics_dir: str
+    drain_seconds: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ServerSettings":
@@ -86,6 +101,7 @@ class ServerSettings:
             ),
             log_level=_choice(environ, "FIBSVC_LOG_LEVEL", "info", LOG_LEVELS),
             metrics_dir=_directory(environ, "FIBSVC_METRICS_DIR", tempfile.gettempdir()),
+            drain_seconds=_integer(environ, "FIBSVC_DRAIN_SECONDS", 5, 0, 300),
         )
 
 

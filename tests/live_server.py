@@ -75,7 +75,8 @@ def start_server(
 ) -> LiveServer:
     """Start gunicorn serving ``app`` and return once ``ready_path`` answers 200."""
     port = free_port()
-    environ = {**os.environ, "FIBSVC_BIND": f"127.0.0.1:{port}", **(env or {})}
+    # No drain by default: a test that stops its server should not wait for load balancers it lacks.
+    environ = {**os.environ, "FIBSVC_BIND": f"127.0.0.1:{port}", "FIBSVC_DRAIN_SECONDS": "0", **(env or {})}
     log = log_path.open("w+b")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), app],

@@ -14,10 +14,13 @@ APP_VARIABLES = [
     ("FIBSVC_MAX_COUNT", "max_count", 1, 1_000_000),
     ("FIBSVC_MAX_SEQUENCE_BYTES", "max_sequence_bytes", 1024, 1024 * MIB),
     ("FIBSVC_CACHE_BYTES", "cache_bytes", 0, 64 * 1024 * MIB),
+    ("FIBSVC_HEAVY_N", "heavy_n", 1, 100_000_000),
+    ("FIBSVC_HEAVY_SLOTS", "heavy_slots", 1, 256),
 ]
 SERVER_VARIABLES = [
     ("WEB_CONCURRENCY", "workers", 1, 256),
     ("FIBSVC_THREADS", "threads", 1, 256),
+    ("FIBSVC_DRAIN_SECONDS", "drain_seconds", 0, 300),
 ]
 BAD_INTEGERS = ["abc", "-1", "1.5", "1e6", " 5", "5 ", "+5", "05", "5\n", "1_000", "9" * 30, "9" * 5000]
 
@@ -70,7 +73,7 @@ class TestSettingsVariables:
         self, variable: str, field: str, minimum: int, maximum: int
     ) -> None:
         """A valid value lands in its own field and the others keep their defaults."""
-        value = max(minimum, 1) + 12_345
+        value = min(max(minimum, 1) + 12_345, maximum)
         settings = Settings.from_env({variable: str(value)})
         defaults = Settings.from_env({})
         assert getattr(settings, field) == value
