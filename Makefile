@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_COMPILE := $(BIN)/python -m piptools compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint format bench lock clean
+.PHONY: run test lint format bench reliability dashboard up down lock clean
 
 # The environment is rebuilt whenever the lock file changes.
 $(BIN)/.installed: requirements-dev.lock
@@ -30,6 +30,20 @@ format: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench
+
+reliability: $(BIN)/.installed
+	$(BIN)/python -m bench.reliability
+
+# The Grafana dashboard is generated from code; never edit its JSON by hand.
+dashboard: $(BIN)/.installed
+	$(BIN)/python observability/grafana/dashboard.py
+
+# The whole stack on one machine (needs a Docker engine and GRAFANA_ADMIN_PASSWORD).
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
 
 # Re-resolve the pinned, hashed lock files from pyproject.toml.
 lock: $(BIN)/.installed
