@@ -154,6 +154,12 @@ class TestTraces:
         assert server_span.name == "GET /fibonacci/{n}"
         assert server_span.service_name == "fibsvc"
         assert server_span.attributes["http.route"] == "/fibonacci/{n}"
+        # The stable HTTP semantic conventions, with the names the request log uses.
+        assert (server_span.attributes["url.path"], server_span.attributes["http.response.status_code"]) == (
+            "/fibonacci/12345",
+            200,
+        )
+        assert "http.status_code" not in server_span.attributes
         assert compute.parent_span_id == server_span.span_id
         assert compute.attributes == {
             "fibonacci.n": 12345,
