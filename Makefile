@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_COMPILE := $(BIN)/python -m piptools compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint format bench reliability dashboard up down lock clean
+.PHONY: run test lint format audit bench reliability dashboard up down lock clean
 
 # The environment is rebuilt whenever the lock file changes.
 $(BIN)/.installed: requirements-dev.lock
@@ -27,6 +27,10 @@ lint: $(BIN)/.installed
 format: $(BIN)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Known vulnerabilities in the locked dependencies; needs internet access to a vulnerability database.
+audit: $(BIN)/.installed
+	$(BIN)/pip-audit --requirement requirements.lock --no-deps --disable-pip --strict
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench
