@@ -199,16 +199,20 @@ def overhead_section() -> Target:
     print(
         f"\n== 3. Telemetry overhead: {options.describe()} on GET {FIB_PATH}, on/off interleaved x {ROUNDS}"
         "\n   on: 100% sampling exported over OTLP/HTTP to a live receiver, metrics, one JSON log line a"
-        " request; off: OTEL_SDK_DISABLED=true and no request log (metrics stay)"
+        " request; +logs: the same with every log record shipped over OTLP too;"
+        " off: OTEL_SDK_DISABLED=true and no request log (metrics stay)"
     )
     print(
-        f"{'':>6}  {'on req/s':>9}  {'off req/s':>9}  {'on/off':>7}  {'CPU us/req on / off':>20}", flush=True
+        f"{'':>6}  {'on req/s':>9}  {'off req/s':>9}  {'on/off':>7}  {'+logs/off':>9}"
+        f"  {'CPU us/req on / off':>20}",
+        flush=True,
     )
 
-    def on_round(number: int, on: WrkRun, off: WrkRun) -> None:
+    def on_round(number: int, on: WrkRun, off: WrkRun, on_with_logs: WrkRun) -> None:
         cpu = pair(microseconds(on.cpu_per_request), microseconds(off.cpu_per_request))
         print(
-            f"{number:>6}  {on.rate:>9.0f}  {off.rate:>9.0f}  {on.rate / off.rate:>6.2f}x  {cpu:>20}",
+            f"{number:>6}  {on.rate:>9.0f}  {off.rate:>9.0f}  {on.rate / off.rate:>6.2f}x"
+            f"  {on_with_logs.rate / off.rate:>8.2f}x  {cpu:>20}",
             flush=True,
         )
 
@@ -219,6 +223,10 @@ def overhead_section() -> Target:
     print(
         f"on/off, median req/s = {result.median_ratio:.2f}x ({target.condition()}: {target.verdict()});"
         f" spans received: {result.spans_received}"
+    )
+    print(
+        f"with log records shipped over OTLP too: {result.median_ratio_with_logs:.2f}x of off"
+        f" (log records received: {result.log_records_received})"
     )
     return target
 
