@@ -101,10 +101,18 @@ def post_fork(server: Any, worker: Any) -> None:
     log_export.configure_log_export(os.environ)
 
 
+# A stopping worker waits at most this long for its last spans and log records to be sent.
+TELEMETRY_FLUSH_SECONDS = 5.0
+
+
 def worker_exit(server: Any, worker: Any) -> None:
-    """In a worker that is stopping: flush its last spans and log records."""
-    telemetry.shutdown_tracing()
-    log_export.shutdown_log_export()
+    """In a worker that is stopping: flush its last spans and log records, within a deadline."""
+    if not telemetry.within_deadline(
+        TELEMETRY_FLUSH_SECONDS, telemetry.shutdown_tracing, log_export.shutdown_log_export
+    ):
+        server.log.warning(
+            "telemetry not flushed within %.0f s: the collector is not answering", TELEMETRY_FLUSH_SECONDS
+        )
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -8,7 +8,9 @@ asks for recording).
 """
 
 import os
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.falcon import FalconInstrumentor
@@ -100,6 +102,23 @@ def shutdown_tracing() -> None:
     provider = trace.get_tracer_provider()
     if isinstance(provider, TracerProvider):
         provider.shutdown()
+
+
+def within_deadline(seconds: float, *steps: Callable[[], None]) -> bool:
+    """Run ``steps`` side by side; return whether all finished within ``seconds``.
+
+    A worker that is exiting flushes its spans and log records this way: a collector that
+    accepts and never answers must not hold the exit (and the worker's slot) until gunicorn's
+    graceful timeout kills it. Steps still running at the deadline are abandoned (their threads
+    are daemons, so they end with the process).
+    """
+    threads = [threading.Thread(target=step, daemon=True) for step in steps]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in threads)
 
 
 def instrument_falcon() -> None:

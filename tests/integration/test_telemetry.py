@@ -333,6 +333,26 @@ class TestCollectorTrouble:
         assert len(warnings) == 1, warnings
         assert warnings[0]["level"] in {"warning", "error"}
 
+    def test_a_hanging_collector_delays_a_worker_exit_by_the_flush_deadline_only(
+        self, tmp_path: Path
+    ) -> None:
+        """With the collector black-holed, SIGTERM still ends the server in about 5 s, not the 20 s grace."""
+        with BlackHole() as hole:
+            server = start_server(
+                tmp_path / "server.log",
+                env={"WEB_CONCURRENCY": "2", "OTEL_EXPORTER_OTLP_ENDPOINT": hole.endpoint},
+            )
+            for n in range(50):
+                assert request(server, f"/fibonacci/{n}").status == 200
+            started = time.monotonic()
+            assert server.stop() == 0
+            took = time.monotonic() - started
+        assert 4 < took < 12, took
+        flush_warnings = [
+            line for line in log_lines(server) if "not flushed within 5 s" in str(line["event"])
+        ]
+        assert len(flush_warnings) == 2
+
 
 class TestLogs:
     def test_every_line_of_a_whole_run_is_json_with_the_required_fields(self, tmp_path: Path) -> None:
