@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from bench.errors import BenchError
 from bench.servers import serving
 from fibsvc.fib import fibonacci
@@ -58,6 +60,12 @@ class Row:
     # Median over those n of each cold request over the in-process median of the same n,
     # measured around it: pairs close in time, so a noisy moment hits both sides.
     cold_ratio: float
+    # Median of the server's own compute + render time of each cold request (from the
+    # fibonacci_compute_seconds histogram, read before and after it).
+    in_server: float
+    # Median over those n of each cold request over that same request's compute time in the
+    # server: the same work timed in the same process at the same moment.
+    cold_server_ratio: float
     cached: float
     reference: float
 
@@ -110,6 +118,16 @@ class Client:
         return elapsed, body
 
 
+def server_compute_seconds(client: Client) -> float:
+    """Return the server's total compute + render time so far (fibonacci_compute_seconds_sum)."""
+    _, body = client.get("/metrics")
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name == "fibonacci_compute_seconds_sum":
+                return float(sample.value)
+    raise BenchError("/metrics has no fibonacci_compute_seconds_sum")
+
+
 def in_process(n: int) -> tuple[float, bytes]:
     """Return (seconds to compute and render F(n) as the service does, the body)."""
     start = time.perf_counter()
@@ -127,12 +145,16 @@ def measure_row(client: Client, plan: Plan) -> Row:
     in_process_times: list[float] = []
     cold_times: list[float] = []
     cold_ratios: list[float] = []
+    in_server_times: list[float] = []
+    cold_server_ratios: list[float] = []
     for n in range(plan.n, plan.n - plan.distinct, -1):
         before = [in_process(n) for _ in range(plan.repeats // 2)]
         # Untimed: a worker left idle while this process computed takes about half a
         # millisecond longer to wake, which the back-to-back reference requests never pay.
         client.get(REFERENCE_PATH)
+        computed_before = server_compute_seconds(client)
         elapsed, body = client.get(f"/fibonacci/{n}")
+        in_server = server_compute_seconds(client) - computed_before
         after = [in_process(n) for _ in range(plan.repeats - len(before))]
         if any(body != expected for _, expected in before + after):
             raise BenchError(f"the server's F({n}) differs from the one computed in-process")
@@ -140,6 +162,8 @@ def measure_row(client: Client, plan: Plan) -> Row:
         in_process_times.extend(around)
         cold_times.append(elapsed)
         cold_ratios.append(elapsed / statistics.median(around))
+        in_server_times.append(in_server)
+        cold_server_ratios.append(elapsed / in_server)
     cached_times: list[float] = []
     reference_times: list[float] = []
     path = f"/fibonacci/{plan.n}"
@@ -152,6 +176,8 @@ def measure_row(client: Client, plan: Plan) -> Row:
         in_process=statistics.median(in_process_times),
         cold=statistics.median(cold_times),
         cold_ratio=statistics.median(cold_ratios),
+        in_server=statistics.median(in_server_times),
+        cold_server_ratio=statistics.median(cold_server_ratios),
         cached=statistics.median(cached_times),
         reference=statistics.median(reference_times),
     )
