@@ -185,6 +185,11 @@ class TestProxy:
         ((value,),) = nginx_values("proxy_read_timeout")
         assert duration_seconds(value) > gunicorn_setting("timeout")
 
+    def test_every_answer_says_nosniff_once(self) -> None:
+        """nginx adds nosniff to every answer, errors included, replacing the app's copy."""
+        assert ["X-Content-Type-Options", "nosniff", "always"] in nginx_values("add_header")
+        assert ["X-Content-Type-Options"] in nginx_values("proxy_hide_header")
+
     def test_metrics_are_not_public(self) -> None:
         """/metrics is refused at the proxy; Prometheus scrapes fibsvc on the internal network."""
         assert nginx_values("return", "location = /metrics") == [["404"]]
