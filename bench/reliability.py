@@ -40,7 +40,6 @@ from bench.errors import BenchError
 from bench.reliability_clients import (
     ClosedLoad,
     HeavyClients,
-    ListenerWatch,
     Result,
     SlowHeaders,
     WrkLatency,
@@ -55,7 +54,7 @@ from bench.reliability_clients import (
 from bench.servers import serving
 from bench.throughput import FIB_PATH, WrkOptions, check_ok, find_wrk
 from fibsvc.settings import MIB, ServerSettings, Settings
-from tests.live_server import LiveServer
+from tests.live_server import ListenerWatch, LiveServer
 from tests.otlp_receiver import BlackHole, HttpReceiver, refused_endpoint
 
 COMMAND = ".venv/bin/python -m bench.reliability"

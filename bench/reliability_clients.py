@@ -10,7 +10,6 @@ import random
 import re
 import socket
 import statistics
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -19,20 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.throughput import WrkOptions
+from bench.throughput import WrkOptions, completed_requests, error_statuses, socket_errors, wrk_output
+from tests.live_server import worker_pids
 
 HOST = "127.0.0.1"
 _PROC = Path("/proc")
-_LISTEN_STATE = "0A"
-# Fields of /proc/PID/stat after "pid (comm) ": state is 0, ppid 1.
-_STATE, _PPID = 0, 1
 _PERCENTILE = re.compile(r"^\s+(50|75|90|99)%\s+([0-9.]+)(us|ms|s|m)\s*$", re.MULTILINE)
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
-_COMPLETED = re.compile(r"^\s*(\d+) requests in ", re.MULTILINE)
-_NON_2XX = re.compile(r"^\s*Non-2xx or 3xx responses:\s+(\d+)", re.MULTILINE)
-_SOCKET_ERRORS = re.compile(
-    r"^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", re.MULTILINE
-)
 
 
 @dataclass(frozen=True)
@@ -305,46 +297,6 @@ class SlowHeaders:
                     sock.close()
 
 
-class ListenerWatch:
-    """Watch /proc/net/tcp for the server's listening socket, from a thread, every few ms."""
-
-    def __init__(self, port: int) -> None:
-        self._local = f"0100007F:{port:04X}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        # The last moment the socket was seen listening, and the first it was seen gone.
-        self.last_open = time.monotonic()
-        self.closed_at: float | None = None
-
-    def listening(self) -> bool:
-        """Return whether something listens on 127.0.0.1 at the port right now."""
-        with (_PROC / "net" / "tcp").open() as table:
-            next(table)
-            for line in table:
-                fields = line.split()
-                if fields[1] == self._local and fields[3] == _LISTEN_STATE:
-                    return True
-        return False
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.003):
-            checked = time.monotonic()
-            if self.listening():
-                self.last_open = checked
-            elif self.closed_at is None:
-                self.closed_at = checked
-
-    def __enter__(self) -> "ListenerWatch":
-        if not self.listening():
-            raise BenchError("the server should be listening before the watch starts")
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 @dataclass(frozen=True)
 class WrkLatency:
     """One wrk --latency run: rate, percentiles in seconds, and how many requests failed."""
@@ -359,42 +311,13 @@ def run_wrk_latency(wrk: str, options: WrkOptions, url: str) -> WrkLatency:
     """Load ``url`` with wrk for ``options.seconds`` and return its latency distribution."""
     command = options.command(wrk, url, options.seconds)
     command.insert(-1, "--latency")
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=options.seconds + 60, check=False
-        )
-    except subprocess.TimeoutExpired as error:
-        raise BenchError(f"{' '.join(command)} did not finish") from error
-    if done.returncode != 0:
-        raise BenchError(f"{' '.join(command)} exited with {done.returncode}:\n{done.stdout}{done.stderr}")
-    percentiles = {int(m[1]): float(m[2]) * _UNITS[m[3]] for m in _PERCENTILE.finditer(done.stdout)}
-    completed = _COMPLETED.search(done.stdout)
+    output = wrk_output(command, options.seconds)
+    percentiles = {int(m[1]): float(m[2]) * _UNITS[m[3]] for m in _PERCENTILE.finditer(output)}
+    completed = completed_requests(output)
     if completed is None or 50 not in percentiles or 99 not in percentiles:
-        raise BenchError(f"could not read wrk's report:\n{done.stdout}")
-    errors = 0
-    statuses = _NON_2XX.search(done.stdout)
-    if statuses is not None:
-        errors += int(statuses[1])
-    sockets = _SOCKET_ERRORS.search(done.stdout)
-    if sockets is not None:
-        errors += sum(int(count) for count in sockets.groups())
-    return WrkLatency(int(completed[1]), percentiles[50], percentiles[99], errors)
-
-
-def worker_pids(master: int) -> list[int]:
-    """Return the pids of the master's living children, read from /proc."""
-    children = []
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # it exited while we looked
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[_PPID]) == master and fields[_STATE] != "Z":
-            children.append(int(entry.name))
-    return sorted(children)
+        raise BenchError(f"could not read wrk's report:\n{output}")
+    errors = error_statuses(output) + sum(socket_errors(output))
+    return WrkLatency(completed, percentiles[50], percentiles[99], errors)
 
 
 def memory_kib(pid: int, field_name: str = "VmRSS") -> int:
@@ -408,7 +331,7 @@ def memory_kib(pid: int, field_name: str = "VmRSS") -> int:
 def workers_rss(master: int, field_name: str = "VmRSS") -> dict[int, int]:
     """Return ``field_name`` in KiB of each living worker of ``master``."""
     found = {}
-    for pid in worker_pids(master):
+    for pid in sorted(worker_pids(master)):
         try:
             found[pid] = memory_kib(pid, field_name)
         except OSError:  # it exited while we looked

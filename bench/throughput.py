@@ -108,21 +108,53 @@ def median_cpu(runs: list[WrkRun]) -> float | None:
 
 def parse_wrk(output: str) -> tuple[float, int]:
     """Return (requests/s, requests completed) from wrk's report; raise on any failed request."""
-    rate, completed = _RATE.search(output), _COMPLETED.search(output)
+    rate, completed = _RATE.search(output), completed_requests(output)
     if rate is None or completed is None:
         raise BenchError(f"could not read wrk's report:\n{output}")
     problems = []
-    statuses = _ERROR_STATUSES.search(output)
-    if statuses is not None and int(statuses[1]):
-        problems.append(f"{statuses[1]} responses with status >= 400")
-    sockets = _SOCKET_ERRORS.search(output)
-    if sockets is not None and any(int(count) for count in sockets.groups()):
-        problems.append(sockets[0].strip())
-    if int(completed[1]) == 0:
+    statuses = error_statuses(output)
+    if statuses:
+        problems.append(f"{statuses} responses with status >= 400")
+    sockets = socket_errors(output)
+    if any(sockets):
+        problems.append("Socket errors: connect {}, read {}, write {}, timeout {}".format(*sockets))
+    if completed == 0:
         problems.append("no request completed")
     if problems:
         raise BenchError(f"wrk saw errors ({'; '.join(problems)}):\n{output}")
-    return float(rate[1]), int(completed[1])
+    return float(rate[1]), completed
+
+
+def completed_requests(output: str) -> int | None:
+    """Return how many requests wrk's report says completed, or None if it does not say."""
+    completed = _COMPLETED.search(output)
+    return None if completed is None else int(completed[1])
+
+
+def error_statuses(output: str) -> int:
+    """Return how many responses wrk counted as errors (status >= 400)."""
+    statuses = _ERROR_STATUSES.search(output)
+    return 0 if statuses is None else int(statuses[1])
+
+
+def socket_errors(output: str) -> tuple[int, int, int, int]:
+    """Return wrk's socket errors: connect, read, write, timeout (all 0 when it reports none)."""
+    sockets = _SOCKET_ERRORS.search(output)
+    if sockets is None:
+        return (0, 0, 0, 0)
+    connect, read, write, timeout = (int(count) for count in sockets.groups())
+    return connect, read, write, timeout
+
+
+def wrk_output(command: list[str], seconds: int) -> str:
+    """Run a wrk command meant to last ``seconds`` and return its report; raise if it hangs or fails."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    except subprocess.TimeoutExpired as error:
+        raise BenchError(f"{' '.join(command)} did not finish") from error
+    if done.returncode != 0:
+        raise BenchError(f"{' '.join(command)} exited with {done.returncode}:\n{done.stdout}{done.stderr}")
+    return done.stdout
 
 
 def find_wrk() -> str:
@@ -137,14 +169,9 @@ def run_wrk(wrk: str, options: WrkOptions, server: LiveServer, path: str, second
     """Load ``path`` on ``server`` with wrk for ``seconds`` and return what it measured."""
     command = options.command(wrk, server.url(path), seconds)
     restarts_before, cpu_before = server.worker_restarts(), cpu_snapshot(server)
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
-    except subprocess.TimeoutExpired as error:
-        raise BenchError(f"{' '.join(command)} did not finish") from error
+    output = wrk_output(command, seconds)
     cpu_after = cpu_snapshot(server)
-    if done.returncode != 0:
-        raise BenchError(f"{' '.join(command)} exited with {done.returncode}:\n{done.stdout}{done.stderr}")
-    rate, completed = parse_wrk(done.stdout)
+    rate, completed = parse_wrk(output)
     restarts = server.worker_restarts() - restarts_before
     if cpu_before is None or cpu_after is None:
         return WrkRun(rate, completed, None, None, restarts)

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +20,11 @@ from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONFIG = ROOT / "gunicorn.conf.py"
+_PROC = Path("/proc")
+# /proc/net/tcp's state of a listening socket.
+_LISTEN_STATE = "0A"
+# Fields of /proc/PID/stat after "pid (comm) ": state is 0, ppid 1.
+_STATE, _PPID = 0, 1
 
 
 def free_port() -> int:
@@ -100,3 +106,61 @@ def start_server(
         time.sleep(0.05)
     server.stop()
     raise RuntimeError(f"gunicorn did not become ready within {deadline_seconds} s:\n{server.output()}")
+
+
+def worker_pids(master: int) -> set[int]:
+    """Return the pids of the master's living children, read from /proc."""
+    children = set()
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it exited while we looked
+            continue
+        # The command name may hold spaces and parentheses; the fields start after the last ')'.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # State Z: exited, not yet reaped; the master has not noticed yet.
+        if int(fields[_PPID]) == master and fields[_STATE] != "Z":
+            children.add(int(entry.name))
+    return children
+
+
+class ListenerWatch:
+    """Watch /proc/net/tcp for the server's listening socket, from a thread, every few ms."""
+
+    def __init__(self, port: int) -> None:
+        self._local = f"0100007F:{port:04X}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        # The last moment the socket was seen listening, and the first it was seen gone.
+        self.last_open = time.monotonic()
+        self.closed_at: float | None = None
+
+    def listening(self) -> bool:
+        """Return whether something listens on 127.0.0.1 at the port right now."""
+        with (_PROC / "net" / "tcp").open() as table:
+            next(table)
+            for line in table:
+                fields = line.split()
+                if fields[1] == self._local and fields[3] == _LISTEN_STATE:
+                    return True
+        return False
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.003):
+            checked = time.monotonic()
+            if self.listening():
+                self.last_open = checked
+            elif self.closed_at is None:
+                self.closed_at = checked
+
+    def __enter__(self) -> "ListenerWatch":
+        if not self.listening():
+            raise RuntimeError("the server should be listening before the watch starts")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

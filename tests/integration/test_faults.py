@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live_server import LiveServer, start_server
+from tests.live_server import ListenerWatch, LiveServer, start_server, worker_pids
 from tests.otlp_receiver import HttpReceiver
 
 DRAIN_SECONDS = 2
@@ -33,7 +33,6 @@ GRACEFUL_TIMEOUT = 20
 # Errors a client may see once the server has stopped listening: its connection is refused,
 # or reset by the kernel (a connection still in the accept queue) or by a worker leaving.
 AFTER_CLOSE_ERRORS = (ConnectionRefusedError, ConnectionResetError, BrokenPipeError)
-_LISTEN_STATE = "0A"
 
 
 @dataclass(frozen=True)
@@ -169,45 +168,6 @@ class Hammer:
         )
 
 
-class ListenerWatch:
-    """Watch /proc/net/tcp for the server's listening socket, from a thread, every few ms."""
-
-    def __init__(self, port: int) -> None:
-        self._local = f"0100007F:{port:04X}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        # The last moment the socket was seen listening, and the first it was seen gone.
-        self.last_open = time.monotonic()
-        self.closed_at: float | None = None
-
-    def listening(self) -> bool:
-        """Return whether something listens on 127.0.0.1 at the port right now."""
-        with Path("/proc/net/tcp").open() as table:
-            next(table)
-            for line in table:
-                fields = line.split()
-                if fields[1] == self._local and fields[3] == _LISTEN_STATE:
-                    return True
-        return False
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.003):
-            checked = time.monotonic()
-            if self.listening():
-                self.last_open = checked
-            elif self.closed_at is None:
-                self.closed_at = checked
-
-    def __enter__(self) -> "ListenerWatch":
-        assert self.listening(), "the server should be listening before the watch starts"
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 class MetricsSampler:
     """Scrape /metrics every ``interval`` s from a thread and keep sum(http_server_requests_total)."""
 
@@ -259,23 +219,6 @@ def requests_total(port: int) -> float:
         for sample in family.samples
         if sample.name == "http_server_requests_total"
     )
-
-
-def worker_pids(master: int) -> set[int]:
-    """Return the pids of the master's living children, read from /proc."""
-    children = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # it exited while we looked
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        # State Z: exited, not yet reaped; the master has not noticed yet.
-        if int(fields[1]) == master and fields[0] != "Z":
-            children.add(int(entry.name))
-    return children
 
 
 def wait_for_workers(master: int, count: int, without: set[int], deadline_seconds: float = 20) -> set[int]:

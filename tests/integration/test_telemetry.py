@@ -36,6 +36,11 @@ def request(server: LiveServer, path: str, headers: dict[str, str] | None = None
     return response
 
 
+def trace_id_of(response: http.client.HTTPResponse) -> str:
+    """Return the trace id the response's traceresponse header names."""
+    return response.getheader("traceresponse", "").split("-")[1]
+
+
 def scrape(server: LiveServer) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     """Return every sample of /metrics as {sample name: {sorted labels: value}}."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
@@ -164,7 +169,7 @@ class TestTraces:
             )
             try:
                 response = request(server, "/fibonacci/12345")
-                trace_id = response.getheader("traceresponse", "").split("-")[1]
+                trace_id = trace_id_of(response)
                 spans = receiver.store.wait_for(
                     lambda span: span.trace_id == trace_id and span.parent_span_id == ""
                 )
@@ -207,10 +212,7 @@ class TestTraces:
                 },
             )
             try:
-                traces = [
-                    request(server, "/fibonacci/-77").getheader("traceresponse", "").split("-")[1]
-                    for _ in range(2)
-                ]
+                traces = [trace_id_of(request(server, "/fibonacci/-77")) for _ in range(2)]
                 receiver.store.wait_for(lambda span: span.trace_id == traces[1])
             finally:
                 server.stop()
@@ -246,7 +248,7 @@ class TestTraces:
                 spans = receiver.store.wait_for(lambda span: span.parent_span_id == caller_span)
             finally:
                 server.stop()
-        assert response.getheader("traceresponse", "").split("-")[1] == caller_trace
+        assert trace_id_of(response) == caller_trace
         assert [span.trace_id for span in spans] == [caller_trace]
 
     def test_probes_and_scrapes_are_not_traced(self, tmp_path: Path) -> None:
@@ -272,10 +274,7 @@ class TestTraces:
                 tmp_path / "server.log",
                 env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "600000"},
             )
-            traces = {
-                request(server, f"/fibonacci/{n}").getheader("traceresponse", "").split("-")[1]
-                for n in range(5)
-            }
+            traces = {trace_id_of(request(server, f"/fibonacci/{n}")) for n in range(5)}
             assert receiver.store.spans() == []
             assert server.stop() == 0
             assert traces <= {span.trace_id for span in receiver.store.spans()}
@@ -409,9 +408,7 @@ class TestLogShipping:
             )
             try:
                 paths = ["/fibonacci/321", "/fibonacci/abc"]
-                traces = {
-                    path: request(server, path).getheader("traceresponse", "").split("-")[1] for path in paths
-                }
+                traces = {path: trace_id_of(request(server, path)) for path in paths}
                 records = {
                     path: receiver.logs.wait_for(
                         lambda record, path=path: (
