@@ -3,13 +3,15 @@
 What it measures, on the real gunicorn with the project's gunicorn.conf.py:
 
 1. Throughput. wrk loads ``/fibonacci/30`` and, on the same gunicorn.conf.py, a bare WSGI
-   hello-world app (bench.hello), in alternating runs: hello, fib, hello, fib, ... The ratio
-   of the median requests/s, fib/hello, is what the service costs on top of gunicorn
-   itself; target >= 0.95x. Printed beside it: the ratio of the best runs; the server's
-   CPU time per request (master and workers, from /proc), whose ratio hello/fib is a
-   second estimate; how many workers did the work (keep-alive connections stay with the
-   worker that accepted them, and a busy worker can take most of them); and how many
-   workers gunicorn recycled (max_requests) during the run.
+   hello-world app (bench.hello) and a bare Falcon app (bench.bare_falcon: one resource, a
+   fixed body, no middleware) and fibsvc with telemetry off (as in 3.), in interleaved runs.
+   The ratio of the median requests/s, fib/hello, is what the service costs on top of
+   gunicorn itself; target >= 0.95x. The bare Falcon app's ratio is the floor the framework
+   sets: no Falcon app can do better. fibsvc without telemetry shows what the app costs and
+   what the request log and spans add.
+   Beside each rate: the server's CPU time per request (master and workers, from /proc), and
+   how many workers did the work (keep-alive connections stay with the worker that accepted
+   them, and a busy worker can take most of them).
 2. Big numbers, n = 10^3 ... 10^7, over one keep-alive http.client connection to a server
    with one worker (WEB_CONCURRENCY=1, so its cache is the only one, and every request,
    the reference included, meets the same process):
@@ -21,9 +23,12 @@ What it measures, on the real gunicorn with the project's gunicorn.conf.py:
      before each cold request wakes the worker, idle while this process computed;
    - cached: n again, interleaved with requests for /fibonacci/30, the reference;
      target for F(10^6) <= 3x the reference.
-3. Telemetry overhead: wrk on ``/fibonacci/30`` against two servers, interleaved: everything
-   on (100% sampling exporting over OTLP/HTTP to a live receiver, metrics, the request log) and
-   telemetry off (OTEL_SDK_DISABLED=true, no request log; metrics stay). Target >= 0.75x.
+3. Telemetry overhead: wrk on ``/fibonacci/30`` against four servers, interleaved: telemetry
+   off (OTEL_SDK_DISABLED=true, no request log; metrics stay); everything on (100% sampling
+   exporting over OTLP/HTTP to a live receiver, metrics, the request log); the same shipping
+   every log record over OTLP too; and spans only (100% sampling, recorded, not exported, no
+   request log). on/off has the target >= 0.75x; spans-only/off is its floor: what the Falcon
+   instrumentation and the SDK cost before anything is encoded, exported or logged.
 
 Why ratios: the machine is small, shared and noisy, so an absolute figure says more about
 the neighbours than about the code. Each figure is divided by a reference measured in the
@@ -38,22 +43,14 @@ import sys
 import time
 from dataclasses import dataclass
 
+from bench import overhead, report
 from bench.errors import BenchError
 from bench.latency import LATENCY_ENV, PLANS, REFERENCE_PATH, Row, measure_latency
-from bench.overhead import measure_overhead
-from bench.throughput import (
-    FIB_PATH,
-    Throughput,
-    WrkOptions,
-    WrkRun,
-    best_rate,
-    measure_throughput,
-    median_cpu,
-    median_rate,
-)
+from bench.servers import BARE_FALCON_APP, HELLO_APP
+from bench.throughput import FIB_PATH, Contender, WrkOptions, WrkRun, measure_interleaved
 from fibsvc.settings import ServerSettings
 
-ROUNDS = 7
+ROUNDS = 5
 THROUGHPUT_TARGET = 0.95
 COLD_TARGET = 1.3
 CACHED_TARGET = 3.0
@@ -88,68 +85,51 @@ class Target:
         return f"{self.verdict()}  {self.name}: {self.value:.2f}x ({self.condition()})"
 
 
-def pair(hello: object, fib: object) -> str:
-    """Return ``hello / fib``, the two sides of one column."""
-    return f"{hello!s:>5} / {fib!s:<5}"
+HELLO, BARE_FALCON, FIB_OFF, FIB = "hello", "bare Falcon", "fib, telemetry off", "fib"
 
 
-def microseconds(seconds: float | None) -> str:
-    """Return ``seconds`` in whole microseconds, or n/a."""
-    return "n/a" if seconds is None else f"{seconds * 1e6:.0f}"
+def print_runs(number: int, runs: dict[str, WrkRun], reference: str) -> None:
+    """Print one round of interleaved runs as it completes."""
+    print(report.row(str(number), runs, reference), flush=True)
 
 
-def optional(value: int | None) -> str:
-    """Return ``value``, or n/a."""
-    return "n/a" if value is None else str(value)
-
-
-_COLUMNS = ("req/s", "fib/hello", "server CPU us/req", "busy workers", "worker restarts")
-
-
-def print_row(label: str, cells: tuple[str, str, str, str, str]) -> None:
-    """Print one line of the throughput table."""
-    widths = (len(pair("", "")), len(_COLUMNS[1]), *(max(len(c), len(pair("", ""))) for c in _COLUMNS[2:]))
-    print(f"{label:>6}  " + "  ".join(f"{cell:^{width}}" for cell, width in zip(cells, widths, strict=True)))
+def print_summary(runs: dict[str, list[WrkRun]], reference: str) -> None:
+    """Print the medians, and any worker recycling that may have disturbed the runs."""
+    print(report.median_row(runs, reference))
+    note = report.restarts_note(runs)
+    if note:
+        print(note)
 
 
 def throughput_section() -> Target:
     """Measure and print the throughput comparison; return its target."""
     options = WrkOptions()
     server = ServerSettings.from_env(os.environ)
+    contenders = [
+        Contender(HELLO, app=HELLO_APP, path="/", ready_path="/"),
+        Contender(BARE_FALCON, app=BARE_FALCON_APP, ready_path=FIB_PATH),
+        Contender(FIB_OFF, env=overhead.OFF_ENV),
+        Contender(FIB),
+    ]
     print(
-        f"== 1. Throughput: {options.describe()} (keep-alive), hello/fib interleaved x {ROUNDS};"
-        f" both apps on gunicorn.conf.py, {server.workers} workers x {server.threads} threads"
+        f"== 1. Throughput: {options.describe()} (keep-alive), interleaved x {ROUNDS}; every app on"
+        f" gunicorn.conf.py, {server.workers} workers x {server.threads} threads; ratio = req/s / hello's"
     )
-    print_row("", _COLUMNS)
-    print_row("", ("hello / fib", "", "hello / fib", "hello / fib", "hello / fib"))
-
-    def on_round(number: int, hello: WrkRun, fib: WrkRun) -> None:
-        print_row(
-            str(number),
-            (
-                pair(f"{hello.rate:.0f}", f"{fib.rate:.0f}"),
-                f"{fib.rate / hello.rate:.2f}x",
-                pair(microseconds(hello.cpu_per_request), microseconds(fib.cpu_per_request)),
-                pair(optional(hello.busy_workers), optional(fib.busy_workers)),
-                pair(hello.restarts, fib.restarts),
-            ),
-        )
-        sys.stdout.flush()
-
-    result: Throughput = measure_throughput(options, ROUNDS, on_round)
-    hello_cpu, fib_cpu = median_cpu(result.hello), median_cpu(result.fib)
-    rates = pair(f"{median_rate(result.hello):.0f}", f"{median_rate(result.fib):.0f}")
-    cpu = pair(microseconds(hello_cpu), microseconds(fib_cpu))
-    print_row("median", (rates, f"{result.median_ratio:.2f}x", cpu, "", ""))
-    rates = pair(f"{best_rate(result.hello):.0f}", f"{best_rate(result.fib):.0f}")
-    print_row("best", (rates, f"{result.best_ratio:.2f}x", "", "", ""))
+    print(report.header([contender.name for contender in contenders]), flush=True)
+    runs = measure_interleaved(contenders, options, ROUNDS, lambda n, r: print_runs(n, r, HELLO))
+    print_summary(runs, HELLO)
     target = Target(
-        f"throughput GET {FIB_PATH} / hello-world, median req/s", result.median_ratio, THROUGHPUT_TARGET, True
+        f"throughput GET {FIB_PATH} / hello-world, median req/s",
+        report.median_ratio(runs, FIB, HELLO),
+        THROUGHPUT_TARGET,
+        True,
     )
-    cpu_ratio = "n/a" if result.cpu_ratio is None else f"{result.cpu_ratio:.2f}x"
+    floor = report.median_ratio(runs, BARE_FALCON, HELLO)
+    print(f"fib/hello, median req/s = {target.value:.2f}x ({target.condition()}: {target.verdict()})")
+    without_telemetry = report.median_ratio(runs, FIB_OFF, HELLO)
     print(
-        f"fib/hello, median req/s = {result.median_ratio:.2f}x ({target.condition()}: {target.verdict()});"
-        f" by server CPU per request, hello/fib = {cpu_ratio}"
+        f"floor: bare Falcon/hello = {floor:.2f}x, the most any Falcon app reaches on this server;"
+        f" fibsvc with telemetry off (metrics stay) = {without_telemetry:.2f}x"
     )
     return target
 
@@ -208,37 +188,34 @@ def overhead_section() -> Target:
     """Measure and print the cost of telemetry; return its target."""
     options = WrkOptions()
     print(
-        f"\n== 3. Telemetry overhead: {options.describe()} on GET {FIB_PATH}, on/off interleaved x {ROUNDS}"
-        "\n   on: 100% sampling exported over OTLP/HTTP to a live receiver, metrics, one JSON log line a"
-        " request; +logs: the same with every log record shipped over OTLP too;"
-        " off: OTEL_SDK_DISABLED=true and no request log (metrics stay)"
+        f"\n== 3. Telemetry overhead: {options.describe()} on GET {FIB_PATH}, interleaved x {ROUNDS};"
+        " ratio = req/s / off's"
+        "\n   off: OTEL_SDK_DISABLED=true and no request log (metrics stay); on: 100% sampling exported"
+        " over OTLP/HTTP to a live receiver, metrics, one JSON log line a request; +logs: the same with"
+        " every log record shipped over OTLP too; spans only: 100% sampling, recorded, not exported,"
+        " no request log"
     )
-    print(
-        f"{'':>6}  {'on req/s':>9}  {'off req/s':>9}  {'on/off':>7}  {'+logs/off':>9}"
-        f"  {'CPU us/req on / off':>20}",
-        flush=True,
-    )
-
-    def on_round(number: int, on: WrkRun, off: WrkRun, on_with_logs: WrkRun) -> None:
-        cpu = pair(microseconds(on.cpu_per_request), microseconds(off.cpu_per_request))
-        print(
-            f"{number:>6}  {on.rate:>9.0f}  {off.rate:>9.0f}  {on.rate / off.rate:>6.2f}x"
-            f"  {on_with_logs.rate / off.rate:>8.2f}x  {cpu:>20}",
-            flush=True,
-        )
-
-    result = measure_overhead(options, ROUNDS, on_round)
+    names = [overhead.OFF, overhead.ON, overhead.WITH_LOGS, overhead.SPANS_ONLY]
+    print(report.header(names), flush=True)
+    result = overhead.measure_overhead(options, ROUNDS, lambda n, r: print_runs(n, r, overhead.OFF))
+    print_summary(result.runs, overhead.OFF)
     target = Target(
-        f"telemetry on / off, median req/s at GET {FIB_PATH}", result.median_ratio, OVERHEAD_TARGET, True
+        f"telemetry on / off, median req/s at GET {FIB_PATH}",
+        report.median_ratio(result.runs, overhead.ON, overhead.OFF),
+        OVERHEAD_TARGET,
+        True,
     )
+    with_logs = report.median_ratio(result.runs, overhead.WITH_LOGS, overhead.OFF)
+    floor = report.median_ratio(result.runs, overhead.SPANS_ONLY, overhead.OFF)
     print(
-        f"on/off, median req/s = {result.median_ratio:.2f}x ({target.condition()}: {target.verdict()});"
+        f"on/off, median req/s = {target.value:.2f}x ({target.condition()}: {target.verdict()});"
         f" spans received: {result.spans_received}"
     )
     print(
-        f"with log records shipped over OTLP too: {result.median_ratio_with_logs:.2f}x of off"
+        f"with log records shipped over OTLP too: {with_logs:.2f}x of off"
         f" (log records received: {result.log_records_received})"
     )
+    print(f"floor: spans only/off = {floor:.2f}x, what recording every span costs before any export or log")
     return target
 
 

@@ -1,46 +1,33 @@
 """The cost of telemetry: /fibonacci/30 with everything on versus telemetry off, same run."""
 
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.servers import serving
-from bench.throughput import FIB_PATH, WrkOptions, WrkRun, check_ok, find_wrk, run_wrk
+from bench.throughput import Contender, WrkOptions, WrkRun, measure_interleaved
 from tests.otlp_receiver import HttpReceiver
 
+ON, WITH_LOGS, SPANS_ONLY, OFF = "on", "+logs", "spans only", "off"
 # Telemetry off: no tracing at all, and no request log (only warnings). Prometheus metrics stay:
 # they are part of the service and cannot be switched off.
-OFF = {"OTEL_SDK_DISABLED": "true", "FIBSVC_LOG_LEVEL": "warning"}
+OFF_ENV = {"OTEL_SDK_DISABLED": "true", "FIBSVC_LOG_LEVEL": "warning"}
+# The floor of any "on": every span made and recorded, as 100 % sampling requires, but not
+# exported, and no request log. Whatever encoding, export and logging cost comes on top.
+SPANS_ONLY_ENV = {"OTEL_TRACES_SAMPLER": "always_on", "FIBSVC_LOG_LEVEL": "warning"}
 
 
 @dataclass
 class Overhead:
-    """Paired wrk runs of the two configurations."""
+    """Interleaved wrk runs of each configuration, by name, and what the receiver got."""
 
-    on: list[WrkRun]
-    off: list[WrkRun]
-    on_with_logs: list[WrkRun]
+    runs: dict[str, list[WrkRun]]
     spans_received: int
     log_records_received: int
 
-    @property
-    def median_ratio(self) -> float:
-        """Return median req/s with telemetry on over median req/s with it off."""
-        return statistics.median(r.rate for r in self.on) / statistics.median(r.rate for r in self.off)
-
-    @property
-    def median_ratio_with_logs(self) -> float:
-        """Return median req/s when log records are shipped over OTLP too, over telemetry off."""
-        return statistics.median(r.rate for r in self.on_with_logs) / statistics.median(
-            r.rate for r in self.off
-        )
-
 
 def measure_overhead(
-    options: WrkOptions, rounds: int, on_round: Callable[[int, WrkRun, WrkRun, WrkRun], None]
+    options: WrkOptions, rounds: int, on_round: Callable[[int, dict[str, WrkRun]], None]
 ) -> Overhead:
-    """Alternate wrk runs: fully instrumented, the same shipping its logs over OTLP too, telemetry off."""
-    wrk = find_wrk()
+    """Alternate wrk runs: fully instrumented, the same shipping its logs too, spans only, telemetry off."""
     with HttpReceiver(count_only=True) as receiver:
         # Everything on, as the telemetry issue defines it: 100 % sampling, spans exported over
         # OTLP/HTTP to a live receiver, metrics, and one JSON log line per request on stdout.
@@ -49,18 +36,12 @@ def measure_overhead(
             "OTEL_TRACES_SAMPLER": "always_on",
             "OTEL_LOGS_EXPORTER": "none",
         }
-        # ...and the default with an endpoint: every log record is shipped over OTLP as well.
-        logs_env = {**on_env, "OTEL_LOGS_EXPORTER": "otlp"}
-        with serving(env=on_env) as on, serving(env=logs_env) as on_with_logs, serving(env=OFF) as off:
-            for server in (on, on_with_logs, off):
-                check_ok(server, FIB_PATH)
-                run_wrk(wrk, options, server, FIB_PATH, 2)
-            result = Overhead([], [], [], 0, 0)
-            for number in range(1, rounds + 1):
-                result.on.append(run_wrk(wrk, options, on, FIB_PATH, options.seconds))
-                result.off.append(run_wrk(wrk, options, off, FIB_PATH, options.seconds))
-                result.on_with_logs.append(run_wrk(wrk, options, on_with_logs, FIB_PATH, options.seconds))
-                on_round(number, result.on[-1], result.off[-1], result.on_with_logs[-1])
-        result.spans_received = receiver.store.count
-        result.log_records_received = len(receiver.logs.records())
-    return result
+        contenders = [
+            Contender(OFF, env=OFF_ENV),
+            Contender(ON, env=on_env),
+            # ...and the default with an endpoint: every log record is shipped over OTLP as well.
+            Contender(WITH_LOGS, env={**on_env, "OTEL_LOGS_EXPORTER": "otlp"}),
+            Contender(SPANS_ONLY, env=SPANS_ONLY_ENV),
+        ]
+        runs = measure_interleaved(contenders, options, rounds, on_round)
+        return Overhead(runs, receiver.store.count, len(receiver.logs.records()))

@@ -12,6 +12,7 @@ from tests.live_server import LiveServer, start_server
 
 FIBSVC_APP = "fibsvc.wsgi:app"
 HELLO_APP = "bench.hello:app"
+BARE_FALCON_APP = "bench.bare_falcon:app"
 _SHOWN_LOG_CHARS = 4000
 _PROC = Path("/proc")
 # Fields of /proc/PID/stat after "pid (comm) ": state is 0, ppid 1, utime 11 ... cstime 14.

@@ -1,19 +1,19 @@
-"""Requests per second under wrk: fibsvc's /fibonacci/30 against the bare hello-world floor."""
+"""Requests per second under wrk, for servers compared side by side in interleaved runs."""
 
+import contextlib
 import http.client
 import re
 import shutil
 import statistics
 import subprocess
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from bench.errors import BenchError
-from bench.servers import HELLO_APP, cpu_snapshot, serving
+from bench.servers import FIBSVC_APP, cpu_snapshot, serving
 from tests.live_server import LiveServer
 
 FIB_PATH = "/fibonacci/30"
-HELLO_PATH = "/"
 
 _RATE = re.compile(r"^Requests/sec:\s+([0-9.]+)\s*$", re.MULTILINE)
 _COMPLETED = re.compile(r"^\s*(\d+) requests in ", re.MULTILINE)
@@ -62,41 +62,19 @@ class WrkRun:
 
 
 @dataclass(frozen=True)
-class Throughput:
-    """Interleaved wrk runs: hello, fib, hello, fib, ..."""
+class Contender:
+    """One server in an interleaved comparison: an app, its environment, and the path wrk loads."""
 
-    options: WrkOptions
-    hello: list[WrkRun]
-    fib: list[WrkRun]
-
-    @property
-    def median_ratio(self) -> float:
-        """Return the median fib rate over the median hello rate: the headline."""
-        return median_rate(self.fib) / median_rate(self.hello)
-
-    @property
-    def best_ratio(self) -> float:
-        """Return the best fib rate over the best hello rate."""
-        return best_rate(self.fib) / best_rate(self.hello)
-
-    @property
-    def cpu_ratio(self) -> float | None:
-        """Return median server CPU per hello request over the same for fib, if known.
-
-        What fib/hello throughput would be if the server were the only thing limiting it.
-        """
-        hello, fib = median_cpu(self.hello), median_cpu(self.fib)
-        return None if hello is None or fib is None else hello / fib
+    name: str
+    app: str = FIBSVC_APP
+    env: Mapping[str, str] = field(default_factory=dict)
+    path: str = FIB_PATH
+    ready_path: str = "/readyz"
 
 
 def median_rate(runs: list[WrkRun]) -> float:
     """Return the median requests/s of ``runs``."""
     return statistics.median(run.rate for run in runs)
-
-
-def best_rate(runs: list[WrkRun]) -> float:
-    """Return the highest requests/s of ``runs``."""
-    return max(run.rate for run in runs)
 
 
 def median_cpu(runs: list[WrkRun]) -> float | None:
@@ -192,23 +170,31 @@ def check_ok(server: LiveServer, path: str) -> None:
         raise BenchError(f"GET {path} answered {response.status} with {len(body)} bytes, not 200")
 
 
-def measure_throughput(
+def measure_interleaved(
+    contenders: list[Contender],
     options: WrkOptions,
     rounds: int,
-    on_round: Callable[[int, WrkRun, WrkRun], None],
+    on_round: Callable[[int, dict[str, WrkRun]], None],
     warmup_seconds: int = 2,
-) -> Throughput:
-    """Serve both apps with the same gunicorn.conf.py and alternate wrk runs: hello, fib, hello, ..."""
+) -> dict[str, list[WrkRun]]:
+    """Serve every contender at once and load them in turn, round after round; return the runs by name.
+
+    All servers run throughout and the ones not under load sit idle in poll(), so each round
+    compares them under the same conditions, a few seconds apart.
+    """
     wrk = find_wrk()
-    result = Throughput(options, [], [])
-    # Both servers run throughout; the one not under load sits idle in poll().
-    with serving(HELLO_APP, ready_path=HELLO_PATH) as hello, serving() as fib:
-        for server, path in ((hello, HELLO_PATH), (fib, FIB_PATH)):
-            check_ok(server, path)
+    runs: dict[str, list[WrkRun]] = {contender.name: [] for contender in contenders}
+    with contextlib.ExitStack() as stack:
+        servers = [
+            stack.enter_context(serving(contender.app, contender.env, contender.ready_path))
+            for contender in contenders
+        ]
+        for contender, server in zip(contenders, servers, strict=True):
+            check_ok(server, contender.path)
             # Untimed: let every worker take its first requests and reach a steady state.
-            run_wrk(wrk, options, server, path, warmup_seconds)
+            run_wrk(wrk, options, server, contender.path, warmup_seconds)
         for number in range(1, rounds + 1):
-            result.hello.append(run_wrk(wrk, options, hello, HELLO_PATH, options.seconds))
-            result.fib.append(run_wrk(wrk, options, fib, FIB_PATH, options.seconds))
-            on_round(number, result.hello[-1], result.fib[-1])
-    return result
+            for contender, server in zip(contenders, servers, strict=True):
+                runs[contender.name].append(run_wrk(wrk, options, server, contender.path, options.seconds))
+            on_round(number, {name: named[-1] for name, named in runs.items()})
+    return runs
