@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from fibsvc import __version__
+from fibsvc.otlp_encoding import use_fast_span_encoding
 
 # Probes and scrapes are neither traced, counted nor logged: they would drown the requests people send.
 OPERATIONAL_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -85,16 +86,14 @@ def otlp_exporter(environ: Mapping[str, str]) -> SpanExporter | None:
     protocol = otlp_protocol(environ, "TRACES")
     # Imported on demand: each exporter pulls in its own transport (requests, or grpcio).
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
-            OTLPSpanExporter as GrpcExporter,
-        )
+        from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_module  # noqa: PLC0415
 
-        return GrpcExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
-        OTLPSpanExporter as HttpExporter,
-    )
+        use_fast_span_encoding(grpc_module)
+        return grpc_module.OTLPSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_module  # noqa: PLC0415
 
-    return HttpExporter()
+    use_fast_span_encoding(http_module)
+    return http_module.OTLPSpanExporter()
 
 
 def shutdown_tracing() -> None:

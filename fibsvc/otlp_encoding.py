@@ -1,0 +1,305 @@
+"""OTLP span encoding written straight to protobuf bytes, for the span exporters.
+
+The SDK's encoder builds a protobuf object for every span, attribute and value before
+serialising them: about 105 us of CPU per server span on the 2-core reference machine,
+more than the span itself costs to record. Writing the wire format directly takes about
+17 us. The output is the SDK encoder's, field for field (the unit tests decode both and
+compare them over generated spans); only the cost differs.
+
+``use_fast_span_encoding`` makes the SDK's OTLP span exporters (HTTP and gRPC) use it. They
+call their module's ``encode_spans`` and nothing else to encode, so that one name is replaced.
+"""
+
+import functools
+import logging
+import struct
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind
+
+_log = logging.getLogger(__name__)
+
+_FIXED64 = struct.Struct("<Q").pack
+_DOUBLE = struct.Struct("<d").pack
+_FIXED32 = struct.Struct("<I").pack
+_INT64 = range(-(2**63), 2**63)
+# A negative int64 goes on the wire as its 64-bit two's complement.
+_UINT64_MASK = 2**64 - 1
+# A varint carries 7 bits a byte; the high bit says another byte follows.
+_SEVEN_BITS, _MORE_BYTES = 0x7F, 0x80
+_ONE_BYTE_VARINTS = tuple(bytes([value]) for value in range(_SEVEN_BITS + 1))
+# SpanFlags: the parent's is_remote is known (always, here), and whether it was remote.
+_HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200
+
+
+def _tag(field: int, wire_type: int) -> bytes:
+    return _varint(field << 3 | wire_type)
+
+
+def _varint(value: int) -> bytes:
+    """Return ``value`` (0 <= value < 2**64) as a protobuf base-128 varint."""
+    if value <= _SEVEN_BITS:
+        return _ONE_BYTE_VARINTS[value]
+    out = bytearray()
+    while value > _SEVEN_BITS:
+        out.append(value & _SEVEN_BITS | _MORE_BYTES)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _length(payload: bytes) -> bytes:
+    """Return the varint length prefix of a length-delimited field."""
+    size = len(payload)
+    return _ONE_BYTE_VARINTS[size] if size <= _SEVEN_BITS else _varint(size)
+
+
+def _delimited(tag: bytes, payload: bytes) -> bytes:
+    return tag + _length(payload) + payload
+
+
+def _text(tag: bytes, text: str | None) -> bytes:
+    """Return a string field, or nothing for an empty one (proto3 leaves defaults out)."""
+    return _delimited(tag, text.encode()) if text else b""
+
+
+def _count(tag: bytes, value: int) -> bytes:
+    return tag + _varint(value) if value else b""
+
+
+# Field tags, by message (see opentelemetry/proto/*/v1/*.proto).
+_REQUEST_RESOURCE_SPANS = _tag(1, 2)
+_RESOURCE_SPANS_RESOURCE, _RESOURCE_SPANS_SCOPE_SPANS, _RESOURCE_SPANS_SCHEMA = (
+    _tag(f, 2) for f in (1, 2, 3)
+)
+_SCOPE_SPANS_SCOPE, _SCOPE_SPANS_SPANS, _SCOPE_SPANS_SCHEMA = (_tag(f, 2) for f in (1, 2, 3))
+_RESOURCE_ATTRIBUTES = _tag(1, 2)
+_SCOPE_NAME, _SCOPE_VERSION, _SCOPE_ATTRIBUTES = (_tag(f, 2) for f in (1, 2, 3))
+_KEY, _VALUE = _tag(1, 2), _tag(2, 2)
+_STRING, _BOOL, _INT, _DOUBLE_VALUE = _tag(1, 2), _tag(2, 0), _tag(3, 0), _tag(4, 1)
+_ARRAY, _KVLIST, _BYTES = _tag(5, 2), _tag(6, 2), _tag(7, 2)
+_TRUE, _FALSE = _BOOL + b"\x01", _BOOL + b"\x00"
+_LIST_VALUES = _tag(1, 2)
+_SPAN_TRACE_ID, _SPAN_SPAN_ID, _SPAN_TRACE_STATE, _SPAN_PARENT_ID, _SPAN_NAME = (
+    _tag(f, 2) for f in (1, 2, 3, 4, 5)
+)
+_SPAN_KIND, _SPAN_START, _SPAN_END = _tag(6, 0), _tag(7, 1), _tag(8, 1)
+_SPAN_ATTRIBUTES, _SPAN_DROPPED_ATTRIBUTES = _tag(9, 2), _tag(10, 0)
+_SPAN_EVENTS, _SPAN_DROPPED_EVENTS = _tag(11, 2), _tag(12, 0)
+_SPAN_LINKS, _SPAN_DROPPED_LINKS = _tag(13, 2), _tag(14, 0)
+_SPAN_STATUS, _SPAN_FLAGS = _tag(15, 2), _tag(16, 5)
+_EVENT_TIME, _EVENT_NAME, _EVENT_ATTRIBUTES, _EVENT_DROPPED = _tag(1, 1), _tag(2, 2), _tag(3, 2), _tag(4, 0)
+_LINK_TRACE_ID, _LINK_SPAN_ID, _LINK_ATTRIBUTES = _tag(1, 2), _tag(2, 2), _tag(4, 2)
+_LINK_DROPPED, _LINK_FLAGS = _tag(5, 0), _tag(6, 5)
+_STATUS_MESSAGE, _STATUS_CODE = _tag(2, 2), _tag(3, 0)
+# Whole fields that recur on every span, made once.
+_TRACE_ID_FIELD, _SPAN_ID_FIELD = _SPAN_TRACE_ID + _varint(16), _SPAN_SPAN_ID + _varint(8)
+_PARENT_ID_FIELD = _SPAN_PARENT_ID + _varint(8)
+# SpanKind counts from INTERNAL = 0; OTLP keeps 0 for "unspecified".
+_KIND_FIELDS = {kind.value: _SPAN_KIND + _varint(kind.value + 1) for kind in SpanKind}
+_UNSET_STATUS = _delimited(_SPAN_STATUS, b"")
+_LOCAL_PARENT = _SPAN_FLAGS + _FIXED32(_HAS_IS_REMOTE)
+_REMOTE_PARENT = _SPAN_FLAGS + _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE)
+
+
+@functools.lru_cache(maxsize=1024)
+def _key(key: str) -> bytes:
+    """Return a KeyValue's key field; the same few keys recur on every span."""
+    return _text(_KEY, key)
+
+
+def _any_value(value: Any) -> bytes:
+    """Return an AnyValue message, as the SDK's encoder would build it; raise on what it refuses."""
+    kind = type(value)
+    if kind is str:
+        return _delimited(_STRING, value.encode())
+    if kind is bool:
+        return _TRUE if value else _FALSE
+    if kind is int:
+        if value not in _INT64:
+            raise ValueError(f"{value} does not fit an int64")
+        return _INT + _varint(value & _UINT64_MASK)
+    if kind is float:
+        return _DOUBLE_VALUE + _DOUBLE(value)
+    return _any_other_value(value)
+
+
+def _any_other_value(value: Any) -> bytes:
+    """Return an AnyValue for the rarer kinds: None, bytes, subclasses, sequences and mappings."""
+    if value is None:
+        return b""
+    for base in (str, int, float):
+        if isinstance(value, base):
+            return _any_value(base(value))
+    if isinstance(value, bytes):
+        return _delimited(_BYTES, bytes(value))
+    if isinstance(value, Sequence):
+        return _delimited(_ARRAY, b"".join(_delimited(_LIST_VALUES, _any_value(item)) for item in value))
+    if isinstance(value, Mapping):
+        pairs = (_delimited(_LIST_VALUES, _key_value(str(k), v)) for k, v in value.items())
+        return _delimited(_KVLIST, b"".join(pairs))
+    raise TypeError(f"invalid type {type(value)} of value {value!r}")
+
+
+def _key_value(key: str, value: Any) -> bytes:
+    return _key(key) + _delimited(_VALUE, _any_value(value))
+
+
+def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
+    """Return repeated KeyValue fields; like the SDK's encoder, log and skip one it cannot encode.
+
+    The common kinds are written inline: this loop is most of the encoder's time.
+    """
+    if not attributes:
+        return b""
+    fields = []
+    for key, value in attributes.items():
+        kind = type(value)
+        if kind is str:
+            text = value.encode()
+            any_value = _STRING + _length(text) + text
+        elif kind is bool:
+            any_value = _TRUE if value else _FALSE
+        elif kind is int and value in _INT64:
+            any_value = _INT + _varint(value & _UINT64_MASK)
+        else:
+            try:
+                any_value = _any_value(value)
+            except (TypeError, ValueError) as error:
+                _log.error("Failed to encode key %s: %s", key, error)
+                continue
+        key_value = _key(key) + _VALUE + _length(any_value) + any_value
+        fields.append(tag + _length(key_value) + key_value)
+    return b"".join(fields)
+
+
+def _flags(parent: SpanContext | None) -> bytes:
+    return _REMOTE_PARENT if parent is not None and parent.is_remote else _LOCAL_PARENT
+
+
+def _event(event: Event) -> bytes:
+    return (
+        (_EVENT_TIME + _FIXED64(event.timestamp) if event.timestamp else b"")
+        + _text(_EVENT_NAME, event.name)
+        + _attributes(_EVENT_ATTRIBUTES, event.attributes)
+        + _count(_EVENT_DROPPED, event.dropped_attributes)
+    )
+
+
+def _link(link: Link) -> bytes:
+    return (
+        _delimited(_LINK_TRACE_ID, link.context.trace_id.to_bytes(16, "big"))
+        + _delimited(_LINK_SPAN_ID, link.context.span_id.to_bytes(8, "big"))
+        + _attributes(_LINK_ATTRIBUTES, link.attributes)
+        + _count(_LINK_DROPPED, link.dropped_attributes)
+        + _LINK_FLAGS
+        + _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE if link.context.is_remote else _HAS_IS_REMOTE)
+    )
+
+
+def encode_span(span: ReadableSpan) -> bytes:
+    """Return one Span message."""
+    context = span.get_span_context()
+    assert context is not None  # noqa: S101 - a finished SDK span always has its context
+    parts = [
+        _TRACE_ID_FIELD + context.trace_id.to_bytes(16, "big"),
+        _SPAN_ID_FIELD + context.span_id.to_bytes(8, "big"),
+    ]
+    if context.trace_state:
+        state = ",".join(f"{key}={value}" for key, value in context.trace_state.items())
+        parts.append(_text(_SPAN_TRACE_STATE, state))
+    parent = span.parent
+    if parent is not None:
+        parts.append(_PARENT_ID_FIELD + parent.span_id.to_bytes(8, "big"))
+    parts.append(_text(_SPAN_NAME, span.name))
+    parts.append(_KIND_FIELDS[span.kind.value])
+    if span.start_time:
+        parts.append(_SPAN_START + _FIXED64(span.start_time))
+    if span.end_time:
+        parts.append(_SPAN_END + _FIXED64(span.end_time))
+    parts.append(_attributes(_SPAN_ATTRIBUTES, span.attributes))
+    parts.append(_count(_SPAN_DROPPED_ATTRIBUTES, span.dropped_attributes))
+    parts.extend(_delimited(_SPAN_EVENTS, _event(event)) for event in span.events)
+    parts.append(_count(_SPAN_DROPPED_EVENTS, span.dropped_events))
+    parts.extend(_delimited(_SPAN_LINKS, _link(link)) for link in span.links)
+    parts.append(_count(_SPAN_DROPPED_LINKS, span.dropped_links))
+    status = span.status
+    if status.description or status.status_code.value:
+        status_fields = _text(_STATUS_MESSAGE, status.description) + _count(
+            _STATUS_CODE, status.status_code.value
+        )
+        parts.append(_delimited(_SPAN_STATUS, status_fields))
+    else:
+        parts.append(_UNSET_STATUS)
+    parts.append(_flags(parent))
+    return b"".join(parts)
+
+
+def _scope(scope: InstrumentationScope | None) -> bytes:
+    if scope is None:
+        return b""
+    return (
+        _text(_SCOPE_NAME, scope.name)
+        + _text(_SCOPE_VERSION, scope.version)
+        + _attributes(_SCOPE_ATTRIBUTES, scope.attributes)
+    )
+
+
+def encode_spans_request(spans: Sequence[ReadableSpan]) -> bytes:
+    """Return the serialised ExportTraceServiceRequest for ``spans``, grouped by resource and scope."""
+    grouped: dict[Resource, dict[InstrumentationScope | None, list[bytes]]] = {}
+    resource: Resource | None = None
+    for span in spans:
+        # A Resource hashes by serialising its attributes to JSON; a provider's spans share one.
+        if span.resource is not resource:
+            resource = span.resource
+            scopes = grouped.setdefault(resource, {})
+        scopes.setdefault(span.instrumentation_scope or None, []).append(
+            _delimited(_SCOPE_SPANS_SPANS, encode_span(span))
+        )
+    resource_spans = []
+    for grouped_resource, grouped_scopes in grouped.items():
+        scope_spans = [
+            _delimited(
+                _RESOURCE_SPANS_SCOPE_SPANS,
+                _delimited(_SCOPE_SPANS_SCOPE, _scope(scope))
+                + b"".join(encoded)
+                + _text(_SCOPE_SPANS_SCHEMA, scope.schema_url if scope else None),
+            )
+            for scope, encoded in grouped_scopes.items()
+        ]
+        resource_spans.append(
+            _delimited(
+                _REQUEST_RESOURCE_SPANS,
+                _delimited(
+                    _RESOURCE_SPANS_RESOURCE, _attributes(_RESOURCE_ATTRIBUTES, grouped_resource.attributes)
+                )
+                + b"".join(scope_spans)
+                + _text(_RESOURCE_SPANS_SCHEMA, grouped_resource.schema_url),
+            )
+        )
+    return b"".join(resource_spans)
+
+
+def encode_spans(spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
+    """Return the request message for ``spans``: a drop-in for the SDK's ``encode_spans``.
+
+    The exporters want a message (gRPC sends it, HTTP serialises it again); parsing the
+    bytes back in protobuf's C code costs about 2 us a span.
+    """
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(encode_spans_request(spans))
+    return request
+
+
+def use_fast_span_encoding(exporter_module: ModuleType) -> None:
+    """Make the OTLP span exporter defined in ``exporter_module`` encode with this module."""
+    if not callable(getattr(exporter_module, "encode_spans", None)):
+        raise RuntimeError(f"{exporter_module.__name__} no longer encodes with encode_spans")
+    exporter_module.encode_spans = encode_spans  # type: ignore[attr-defined]

@@ -1,0 +1,162 @@
+"""The direct span encoder writes exactly the bytes the SDK's protobuf-object encoder writes."""
+
+import logging
+import types
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
+from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_module
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags, TraceState
+from opentelemetry.trace.status import Status, StatusCode
+
+from fibsvc import otlp_encoding, telemetry
+
+INT64 = st.integers(-(2**63), 2**63 - 1)
+SCALARS = st.one_of(st.text(max_size=12), st.booleans(), INT64, st.floats(), st.binary(max_size=8))
+VALUES = st.one_of(
+    SCALARS,
+    st.lists(st.text(max_size=5), max_size=3),
+    st.lists(INT64, max_size=3),
+    st.lists(st.floats(), max_size=3),
+    st.dictionaries(st.text(max_size=5), SCALARS, max_size=2),
+    st.none(),
+    # Beyond int64: both encoders log it and leave the attribute out.
+    st.integers(2**63, 2**70),
+)
+ATTRIBUTES = st.dictionaries(st.text(max_size=16), VALUES, max_size=5)
+NANOS = st.integers(0, 2**64 - 1)
+
+
+@st.composite
+def bounded_attributes(draw: st.DrawFn) -> BoundedAttributes | dict[str, object]:
+    """Attributes as plain dicts, or bounded so that some were dropped (the dropped count is sent)."""
+    attributes = draw(ATTRIBUTES)
+    if not draw(st.booleans()):
+        return attributes
+    return BoundedAttributes(maxlen=draw(st.integers(0, 3)), attributes=attributes, immutable=False)
+
+
+@st.composite
+def span_contexts(draw: st.DrawFn) -> SpanContext:
+    """A valid span context, local or remote, sometimes with trace state."""
+    state = draw(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from(["1", "x-y"])), max_size=2))
+    return SpanContext(
+        trace_id=draw(st.integers(1, 2**128 - 1)),
+        span_id=draw(st.integers(1, 2**64 - 1)),
+        is_remote=draw(st.booleans()),
+        trace_flags=TraceFlags(draw(st.sampled_from([0, 1]))),
+        trace_state=TraceState(dict(state).items()),
+    )
+
+
+SCOPES = st.one_of(
+    st.none(),
+    st.builds(
+        InstrumentationScope,
+        name=st.text(max_size=8),
+        version=st.one_of(st.none(), st.text(max_size=4)),
+        schema_url=st.one_of(st.none(), st.just("https://opentelemetry.io/schemas/1.21.0")),
+        attributes=st.one_of(st.none(), st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2)),
+    ),
+)
+RESOURCES = st.sampled_from(
+    [
+        Resource.get_empty(),
+        Resource({"service.name": "fibsvc", "service.version": "1.0.0", "process.pid": 42}),
+        Resource({"deployment.environment": "test", "tags": ("a", "b")}, schema_url="https://example.test/s"),
+    ]
+)
+STATUSES = st.one_of(
+    st.builds(Status, st.sampled_from([StatusCode.UNSET, StatusCode.OK])),
+    st.builds(Status, st.just(StatusCode.ERROR), st.one_of(st.none(), st.text(max_size=10))),
+)
+
+
+@st.composite
+def spans(draw: st.DrawFn) -> ReadableSpan:
+    """A finished span with any mix of what a span may hold."""
+    events = [
+        Event(draw(st.text(max_size=8)), draw(bounded_attributes()), timestamp=draw(st.one_of(NANOS)))
+        for _ in range(draw(st.integers(0, 2)))
+    ]
+    links = [Link(draw(span_contexts()), draw(bounded_attributes())) for _ in range(draw(st.integers(0, 2)))]
+    return ReadableSpan(
+        name=draw(st.text(max_size=20)),
+        context=draw(span_contexts()),
+        parent=draw(st.one_of(st.none(), span_contexts())),
+        resource=draw(RESOURCES),
+        attributes=draw(bounded_attributes()),
+        events=BoundedList.from_seq(draw(st.integers(0, 3)), events) if draw(st.booleans()) else events,
+        links=BoundedList.from_seq(draw(st.integers(0, 3)), links) if draw(st.booleans()) else links,
+        kind=draw(st.sampled_from(list(SpanKind))),
+        status=draw(STATUSES),
+        start_time=draw(st.one_of(st.none(), NANOS)),
+        end_time=draw(st.one_of(st.none(), NANOS)),
+        instrumentation_scope=draw(SCOPES),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(spans(), max_size=6))
+def test_the_bytes_are_the_sdk_encoders(batch: list[ReadableSpan]) -> None:
+    """Field for field and byte for byte, whatever the spans hold, grouped the same way."""
+    logging.disable(logging.ERROR)
+    try:
+        expected = sdk_encode_spans(batch).SerializeToString()
+        assert otlp_encoding.encode_spans_request(batch) == expected
+        assert otlp_encoding.encode_spans(batch).SerializeToString() == expected
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def test_a_server_span_as_the_service_makes_it() -> None:
+    """The common case, spelt out: a remote parent, the HTTP attributes, the fibonacci ones."""
+    parent = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, is_remote=True)
+    span = ReadableSpan(
+        name="GET /fibonacci/{n}",
+        context=SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0x00F067AA0BA902B7, is_remote=False),
+        parent=parent,
+        resource=Resource({"service.name": "fibsvc"}),
+        attributes={"http.request.method": "GET", "http.response.status_code": 200, "fibonacci.cache_hit": True},
+        kind=SpanKind.SERVER,
+        start_time=1_700_000_000_000_000_000,
+        end_time=1_700_000_000_000_250_000,
+        instrumentation_scope=InstrumentationScope("opentelemetry.instrumentation.falcon", "0.66b1"),
+    )
+    request = otlp_encoding.encode_spans([span])
+    decoded = request.resource_spans[0].scope_spans[0].spans[0]
+    assert decoded.trace_id.hex() == "0af7651916cd43dd8448eb211c80319c"
+    assert decoded.parent_span_id.hex() == "b7ad6b7169203331"
+    assert decoded.kind == decoded.SPAN_KIND_SERVER
+    assert decoded.flags == 0x300  # the parent's remoteness is known, and it was remote
+    assert {kv.key: kv.value for kv in decoded.attributes}["http.response.status_code"].int_value == 200
+    assert request.SerializeToString() == sdk_encode_spans([span]).SerializeToString()
+
+
+def test_an_attribute_that_cannot_be_encoded_is_logged_and_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    """As the SDK's encoder does: the rest of the span is still sent."""
+    span = ReadableSpan("s", SpanContext(1, 1, False), attributes={"big": 2**64, "ok": 1})
+    with caplog.at_level(logging.ERROR, logger=otlp_encoding.__name__):
+        decoded = otlp_encoding.encode_spans([span]).resource_spans[0].scope_spans[0].spans[0]
+    assert [kv.key for kv in decoded.attributes] == ["ok"]
+    assert "Failed to encode key big" in caplog.text
+
+
+def test_the_otlp_exporters_use_it() -> None:
+    """Asking for an OTLP/HTTP exporter switches that exporter module to the direct encoder."""
+    exporter = telemetry.otlp_exporter({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    assert isinstance(exporter, http_module.OTLPSpanExporter)
+    assert http_module.encode_spans is otlp_encoding.encode_spans
+
+
+def test_an_exporter_module_that_no_longer_encodes_this_way_stops_the_start() -> None:
+    """If an SDK upgrade renames the hook, the worker fails loudly rather than silently slow."""
+    with pytest.raises(RuntimeError, match="no longer encodes with encode_spans"):
+        otlp_encoding.use_fast_span_encoding(types.ModuleType("renamed_exporter"))
