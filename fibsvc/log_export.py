@@ -21,6 +21,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from structlog.typing import EventDict, WrappedLogger
 
+from fibsvc.otlp_encoding import use_fast_encoding
 from fibsvc.telemetry import otlp_endpoint_set, otlp_protocol, sdk_disabled, service_resource
 
 SEVERITIES = {
@@ -72,16 +73,14 @@ def otlp_log_exporter(environ: Mapping[str, str]) -> LogRecordExporter | None:
         return None
     # Imported on demand: each exporter pulls in its own transport (requests, or grpcio).
     if otlp_protocol(environ, "LOGS") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (  # noqa: PLC0415
-            OTLPLogExporter as GrpcLogExporter,
-        )
+        from opentelemetry.exporter.otlp.proto.grpc import _log_exporter as grpc_module  # noqa: PLC0415
 
-        return GrpcLogExporter()
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import (  # noqa: PLC0415
-        OTLPLogExporter as HttpLogExporter,
-    )
+        use_fast_encoding(grpc_module)
+        return grpc_module.OTLPLogExporter()
+    from opentelemetry.exporter.otlp.proto.http import _log_exporter as http_module  # noqa: PLC0415
 
-    return HttpLogExporter()
+    use_fast_encoding(http_module)
+    return http_module.OTLPLogExporter()
 
 
 def shutdown_log_export() -> None:

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from fibsvc import __version__
-from fibsvc.otlp_encoding import use_fast_span_encoding
+from fibsvc.otlp_encoding import use_fast_encoding
 
 # Probes and scrapes are neither traced, counted nor logged: they would drown the requests people send.
 OPERATIONAL_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -88,11 +88,11 @@ def otlp_exporter(environ: Mapping[str, str]) -> SpanExporter | None:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_module  # noqa: PLC0415
 
-        use_fast_span_encoding(grpc_module)
+        use_fast_encoding(grpc_module)
         return grpc_module.OTLPSpanExporter()
     from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_module  # noqa: PLC0415
 
-    use_fast_span_encoding(http_module)
+    use_fast_encoding(http_module)
     return http_module.OTLPSpanExporter()
 
 

@@ -1,22 +1,30 @@
-"""The direct span encoder writes exactly the bytes the SDK's protobuf-object encoder writes."""
+"""The direct encoders write exactly the bytes the SDK's protobuf-object encoders write."""
 
 import logging
 import types
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs as sdk_encode_logs
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
-from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_module
+from opentelemetry.exporter.otlp.proto.grpc import _log_exporter as grpc_log_module
+from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_trace_module
+from opentelemetry.exporter.otlp.proto.http import _log_exporter as http_log_module
+from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_trace_module
+from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags, TraceState
 from opentelemetry.trace.status import Status, StatusCode
 
-from fibsvc import otlp_encoding, telemetry
+from fibsvc import log_export, otlp_encoding, telemetry
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 SCALARS = st.one_of(st.text(max_size=12), st.booleans(), INT64, st.floats(), st.binary(max_size=8))
@@ -30,13 +38,20 @@ VALUES = st.one_of(
     # Beyond int64: both encoders log it and leave the attribute out.
     st.integers(2**63, 2**70),
 )
+# What a log record's body may be: anything the SDK's encoder accepts.
+BODIES = st.one_of(
+    SCALARS,
+    st.none(),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.dictionaries(st.text(max_size=5), SCALARS, max_size=2),
+)
 ATTRIBUTES = st.dictionaries(st.text(max_size=16), VALUES, max_size=5)
 NANOS = st.integers(0, 2**64 - 1)
 
 
 @st.composite
-def bounded_attributes(draw: st.DrawFn) -> BoundedAttributes | dict[str, object]:
-    """Attributes as plain dicts, or bounded so that some were dropped (the dropped count is sent)."""
+def bounded_attributes(draw: st.DrawFn) -> Mapping[str, Any]:
+    """Draw attributes as a plain dict, or bounded so that some were dropped (the count is sent)."""
     attributes = draw(ATTRIBUTES)
     if not draw(st.booleans()):
         return attributes
@@ -45,14 +60,14 @@ def bounded_attributes(draw: st.DrawFn) -> BoundedAttributes | dict[str, object]
 
 @st.composite
 def span_contexts(draw: st.DrawFn) -> SpanContext:
-    """A valid span context, local or remote, sometimes with trace state."""
+    """Draw a valid span context, local or remote, sometimes with trace state."""
     state = draw(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from(["1", "x-y"])), max_size=2))
     return SpanContext(
         trace_id=draw(st.integers(1, 2**128 - 1)),
         span_id=draw(st.integers(1, 2**64 - 1)),
         is_remote=draw(st.booleans()),
         trace_flags=TraceFlags(draw(st.sampled_from([0, 1]))),
-        trace_state=TraceState(dict(state).items()),
+        trace_state=TraceState(list(dict(state).items())),
     )
 
 
@@ -63,7 +78,9 @@ SCOPES = st.one_of(
         name=st.text(max_size=8),
         version=st.one_of(st.none(), st.text(max_size=4)),
         schema_url=st.one_of(st.none(), st.just("https://opentelemetry.io/schemas/1.21.0")),
-        attributes=st.one_of(st.none(), st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2)),
+        attributes=st.one_of(
+            st.none(), st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2)
+        ),
     ),
 )
 RESOURCES = st.sampled_from(
@@ -81,9 +98,9 @@ STATUSES = st.one_of(
 
 @st.composite
 def spans(draw: st.DrawFn) -> ReadableSpan:
-    """A finished span with any mix of what a span may hold."""
+    """Draw a finished span with any mix of what a span may hold."""
     events = [
-        Event(draw(st.text(max_size=8)), draw(bounded_attributes()), timestamp=draw(st.one_of(NANOS)))
+        Event(draw(st.text(max_size=8)), draw(bounded_attributes()), timestamp=draw(NANOS))
         for _ in range(draw(st.integers(0, 2)))
     ]
     links = [Link(draw(span_contexts()), draw(bounded_attributes())) for _ in range(draw(st.integers(0, 2)))]
@@ -103,15 +120,49 @@ def spans(draw: st.DrawFn) -> ReadableSpan:
     )
 
 
+@st.composite
+def log_records(draw: st.DrawFn) -> ReadableLogRecord:
+    """Draw a log record as the SDK hands it to an exporter, with or without a trace context."""
+    in_trace = draw(st.booleans())
+    fields: dict[str, Any] = {
+        "timestamp": draw(st.one_of(st.none(), NANOS)),
+        "observed_timestamp": draw(NANOS),
+        "trace_id": draw(st.integers(1, 2**128 - 1)) if in_trace else 0,
+        "span_id": draw(st.integers(1, 2**64 - 1)) if in_trace else 0,
+        "trace_flags": TraceFlags(draw(st.sampled_from([0, 1]))),
+        "severity_text": draw(st.one_of(st.none(), st.sampled_from(["INFO", "ERROR", ""]))),
+        "severity_number": draw(st.one_of(st.none(), st.sampled_from(list(SeverityNumber)))),
+        "body": draw(BODIES),
+        "attributes": draw(bounded_attributes()),
+        "event_name": draw(st.one_of(st.none(), st.text(max_size=8))),
+    }
+    return ReadableLogRecord(
+        LogRecord(**fields), resource=draw(RESOURCES), instrumentation_scope=draw(SCOPES)
+    )
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(spans(), max_size=6))
-def test_the_bytes_are_the_sdk_encoders(batch: list[ReadableSpan]) -> None:
+def test_span_bytes_are_the_sdk_encoders(batch: list[ReadableSpan]) -> None:
     """Field for field and byte for byte, whatever the spans hold, grouped the same way."""
     logging.disable(logging.ERROR)
     try:
         expected = sdk_encode_spans(batch).SerializeToString()
         assert otlp_encoding.encode_spans_request(batch) == expected
         assert otlp_encoding.encode_spans(batch).SerializeToString() == expected
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(log_records(), max_size=6))
+def test_log_record_bytes_are_the_sdk_encoders(batch: list[ReadableLogRecord]) -> None:
+    """The same for log records: bodies of every kind, trace context or none, severities."""
+    logging.disable(logging.ERROR)
+    try:
+        expected = sdk_encode_logs(batch).SerializeToString()
+        assert otlp_encoding.encode_logs_request(batch) == expected
+        assert otlp_encoding.encode_logs(batch).SerializeToString() == expected
     finally:
         logging.disable(logging.NOTSET)
 
@@ -124,7 +175,11 @@ def test_a_server_span_as_the_service_makes_it() -> None:
         context=SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0x00F067AA0BA902B7, is_remote=False),
         parent=parent,
         resource=Resource({"service.name": "fibsvc"}),
-        attributes={"http.request.method": "GET", "http.response.status_code": 200, "fibonacci.cache_hit": True},
+        attributes={
+            "http.request.method": "GET",
+            "http.response.status_code": 200,
+            "fibonacci.cache_hit": True,
+        },
         kind=SpanKind.SERVER,
         start_time=1_700_000_000_000_000_000,
         end_time=1_700_000_000_000_250_000,
@@ -149,14 +204,25 @@ def test_an_attribute_that_cannot_be_encoded_is_logged_and_left_out(caplog: pyte
     assert "Failed to encode key big" in caplog.text
 
 
-def test_the_otlp_exporters_use_it() -> None:
-    """Asking for an OTLP/HTTP exporter switches that exporter module to the direct encoder."""
-    exporter = telemetry.otlp_exporter({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
-    assert isinstance(exporter, http_module.OTLPSpanExporter)
-    assert http_module.encode_spans is otlp_encoding.encode_spans
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_the_otlp_exporters_use_it(protocol: str) -> None:
+    """Asking for an OTLP exporter, of spans or of logs, switches its module to the direct encoder."""
+    environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_PROTOCOL": protocol}
+    span_exporter = telemetry.otlp_exporter(environ)
+    log_exporter = log_export.otlp_log_exporter(environ)
+    trace_module, log_module = (
+        (grpc_trace_module, grpc_log_module) if protocol == "grpc" else (http_trace_module, http_log_module)
+    )
+    assert isinstance(span_exporter, trace_module.OTLPSpanExporter)
+    assert isinstance(log_exporter, log_module.OTLPLogExporter)
+    assert trace_module.encode_spans is otlp_encoding.encode_spans
+    assert log_module.encode_logs is otlp_encoding.encode_logs
+    for exporter in (span_exporter, log_exporter):
+        assert exporter is not None
+        exporter.shutdown()
 
 
 def test_an_exporter_module_that_no_longer_encodes_this_way_stops_the_start() -> None:
     """If an SDK upgrade renames the hook, the worker fails loudly rather than silently slow."""
-    with pytest.raises(RuntimeError, match="no longer encodes with encode_spans"):
-        otlp_encoding.use_fast_span_encoding(types.ModuleType("renamed_exporter"))
+    with pytest.raises(RuntimeError, match="no longer encodes with encode_spans or encode_logs"):
+        otlp_encoding.use_fast_encoding(types.ModuleType("renamed_exporter"))
