@@ -204,6 +204,12 @@ def test_an_attribute_that_cannot_be_encoded_is_logged_and_left_out(caplog: pyte
     assert "Failed to encode key big" in caplog.text
 
 
+def test_a_span_without_a_context_is_refused_by_name() -> None:
+    """Only hand-made spans lack one; the error says which span, rather than failing on None."""
+    with pytest.raises(ValueError, match="span 'orphan' has no span context"):
+        otlp_encoding.encode_spans_request([ReadableSpan("orphan")])
+
+
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_the_otlp_exporters_use_it(protocol: str) -> None:
     """Asking for an OTLP exporter, of spans or of logs, switches its module to the direct encoder."""
