@@ -111,8 +111,7 @@ _PARENT_ID_FIELD = _SPAN_PARENT_ID + _varint(8)
 # SpanKind counts from INTERNAL = 0; OTLP keeps 0 for "unspecified".
 _KIND_FIELDS = {kind.value: _SPAN_KIND + _varint(kind.value + 1) for kind in SpanKind}
 _UNSET_STATUS = _delimited(_SPAN_STATUS, b"")
-_LOCAL_PARENT = _SPAN_FLAGS + _FIXED32(_HAS_IS_REMOTE)
-_REMOTE_PARENT = _SPAN_FLAGS + _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE)
+_LOCAL_FLAGS, _REMOTE_FLAGS = _FIXED32(_HAS_IS_REMOTE), _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE)
 _LOG_TRACE_ID_FIELD, _LOG_SPAN_ID_FIELD = _LOG_TRACE_ID + _varint(16), _LOG_SPAN_ID + _varint(8)
 
 
@@ -160,35 +159,21 @@ def _key_value(key: str, value: Any) -> bytes:
 
 
 def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
-    """Return repeated KeyValue fields; like the SDK's encoder, log and skip one it cannot encode.
-
-    The common kinds are written inline: this loop is most of the encoder's time.
-    """
+    """Return repeated KeyValue fields; like the SDK's encoder, log and skip one it cannot encode."""
     if not attributes:
         return b""
     fields = []
     for key, value in attributes.items():
-        kind = type(value)
-        if kind is str:
-            text = value.encode()
-            any_value = _STRING + _length(text) + text
-        elif kind is bool:
-            any_value = _TRUE if value else _FALSE
-        elif kind is int and value in _INT64:
-            any_value = _INT + _varint(value & _UINT64_MASK)
-        else:
-            try:
-                any_value = _any_value(value)
-            except (TypeError, ValueError) as error:
-                _log.error("Failed to encode key %s: %s", key, error)
-                continue
-        key_value = _key(key) + _VALUE + _length(any_value) + any_value
-        fields.append(tag + _length(key_value) + key_value)
+        try:
+            fields.append(_delimited(tag, _key_value(key, value)))
+        except (TypeError, ValueError) as error:
+            _log.error("Failed to encode key %s: %s", key, error)
     return b"".join(fields)
 
 
-def _flags(parent: SpanContext | None) -> bytes:
-    return _REMOTE_PARENT if parent is not None and parent.is_remote else _LOCAL_PARENT
+def _flags(context: SpanContext | None) -> bytes:
+    """Return the SpanFlags value of a span (from its parent's context) or of a link."""
+    return _REMOTE_FLAGS if context is not None and context.is_remote else _LOCAL_FLAGS
 
 
 def _event(event: Event) -> bytes:
@@ -207,7 +192,7 @@ def _link(link: Link) -> bytes:
         + _attributes(_LINK_ATTRIBUTES, link.attributes)
         + _count(_LINK_DROPPED, link.dropped_attributes)
         + _LINK_FLAGS
-        + _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE if link.context.is_remote else _HAS_IS_REMOTE)
+        + _flags(link.context)
     )
 
 
@@ -247,7 +232,7 @@ def encode_span(span: ReadableSpan) -> bytes:
         parts.append(_delimited(_SPAN_STATUS, status_fields))
     else:
         parts.append(_UNSET_STATUS)
-    parts.append(_flags(parent))
+    parts.append(_SPAN_FLAGS + _flags(parent))
     return b"".join(parts)
 
 
