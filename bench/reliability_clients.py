@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.throughput import WrkOptions, completed_requests, error_statuses, socket_errors, wrk_output
-from tests.live_server import worker_pids
+from tests.live_server import BackgroundThreads, worker_pids
 
 HOST = "127.0.0.1"
 _PROC = Path("/proc")
@@ -87,7 +87,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 @dataclass
-class ClosedLoad:
+class ClosedLoad(BackgroundThreads):
     """Closed-loop client threads: each sends GETs one after another until stopped.
 
     ``keep_alive`` threads reuse one connection; ``fresh`` threads open a connection per request,
@@ -101,30 +101,19 @@ class ClosedLoad:
     fresh: int
     # Per thread, so the load stops by itself even if never told to.
     limit: int = 100_000
-    _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _results: list[Result] = field(default_factory=list)
-    _threads: list[threading.Thread] = field(default_factory=list)
 
-    def __enter__(self) -> "ClosedLoad":
-        for index in range(self.keep_alive + self.fresh):
-            reuse = index < self.keep_alive
-            thread = threading.Thread(target=self._run, args=(index, reuse), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=15)
+    def __post_init__(self) -> None:
+        super().__init__(self.keep_alive + self.fresh)
 
     def results(self) -> list[Result]:
         """Return a copy of every result so far."""
         with self._lock:
             return list(self._results)
 
-    def _run(self, seed: int, reuse: bool) -> None:
+    def _run(self, seed: int) -> None:
+        reuse = seed < self.keep_alive
         # Not for security: a reproducible spread of indices.
         rng = random.Random(seed)  # noqa: S311
         connection: http.client.HTTPConnection | None = None
@@ -191,7 +180,7 @@ def summarize(results: list[Result]) -> LatencySummary:
 
 
 @dataclass
-class HeavyClients:
+class HeavyClients(BackgroundThreads):
     """Client threads asking for uncached large n, each random in ``[low, high]``.
 
     A 503 with Retry-After is counted and honoured: the thread waits that many seconds, as the
@@ -204,21 +193,10 @@ class HeavyClients:
     high: int
     limit: int = 10_000
     statuses: dict[str, int] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _threads: list[threading.Thread] = field(default_factory=list)
 
-    def __enter__(self) -> "HeavyClients":
-        for seed in range(self.clients):
-            thread = threading.Thread(target=self._run, args=(seed,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=15)
+    def __post_init__(self) -> None:
+        super().__init__(self.clients)
 
     def _count(self, key: str) -> None:
         with self._lock:
@@ -245,7 +223,7 @@ class HeavyClients:
 
 
 @dataclass
-class SlowHeaders:
+class SlowHeaders(BackgroundThreads):
     """``connections`` sockets that each send a request's headers one byte a second, never finishing.
 
     They stop by themselves after ``seconds``. ``closed_by_server`` counts the connections the
@@ -256,23 +234,15 @@ class SlowHeaders:
     connections: int
     seconds: float
     closed_by_server: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
 
     # Long enough never to be complete within the run: no blank line ends it.
     REQUEST = b"GET /fibonacci/30 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow-loris-bench\r\n" * 4
 
-    def __enter__(self) -> "SlowHeaders":
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
+    def __post_init__(self) -> None:
+        # One thread drives every socket, a byte each a second.
+        super().__init__(1)
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-
-    def _run(self) -> None:
+    def _run(self, index: int) -> None:
         sockets: list[socket.socket | None] = []
         try:
             for _ in range(self.connections):
@@ -281,14 +251,14 @@ class SlowHeaders:
             for offset in range(len(self.REQUEST)):
                 if self._stop.is_set() or time.monotonic() >= deadline:
                     break
-                for index, sock in enumerate(sockets):
+                for position, sock in enumerate(sockets):
                     if sock is None:
                         continue
                     try:
                         sock.sendall(self.REQUEST[offset : offset + 1])
                     except OSError:
                         sock.close()
-                        sockets[index] = None
+                        sockets[position] = None
                         self.closed_by_server += 1
                 self._stop.wait(1.0)
         finally:

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONFIG = ROOT / "gunicorn.conf.py"
@@ -126,13 +126,39 @@ def worker_pids(master: int) -> set[int]:
     return children
 
 
-class ListenerWatch:
+class BackgroundThreads:
+    """Daemon threads, each running ``_run(index)``, for the length of a ``with`` block.
+
+    Leaving the block sets ``_stop``, which each ``_run`` checks between steps, and waits for
+    the threads: at most 15 s each, so a stuck client cannot hang the caller.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(index,), daemon=True) for index in range(count)
+        ]
+
+    def __enter__(self) -> Self:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+
+    def _run(self, index: int) -> None:
+        raise NotImplementedError
+
+
+class ListenerWatch(BackgroundThreads):
     """Watch /proc/net/tcp for the server's listening socket, from a thread, every few ms."""
 
     def __init__(self, port: int) -> None:
+        super().__init__(1)
         self._local = f"0100007F:{port:04X}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
         # The last moment the socket was seen listening, and the first it was seen gone.
         self.last_open = time.monotonic()
         self.closed_at: float | None = None
@@ -147,7 +173,7 @@ class ListenerWatch:
                     return True
         return False
 
-    def _run(self) -> None:
+    def _run(self, index: int) -> None:
         while not self._stop.wait(0.003):
             checked = time.monotonic()
             if self.listening():
@@ -155,12 +181,7 @@ class ListenerWatch:
             elif self.closed_at is None:
                 self.closed_at = checked
 
-    def __enter__(self) -> "ListenerWatch":
+    def __enter__(self) -> Self:
         if not self.listening():
             raise RuntimeError("the server should be listening before the watch starts")
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        return super().__enter__()

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live_server import ListenerWatch, LiveServer, start_server, worker_pids
+from tests.live_server import BackgroundThreads, ListenerWatch, LiveServer, start_server, worker_pids
 from tests.otlp_receiver import HttpReceiver
 
 DRAIN_SECONDS = 2
@@ -81,7 +81,7 @@ def is_complete(path: str, response: http.client.HTTPResponse, body: bytes) -> b
     return isinstance(document, dict) and f"fibonacci({n})" in document
 
 
-class Hammer:
+class Hammer(BackgroundThreads):
     """Client threads, each sending GETs one after another over its own keep-alive connection.
 
     A failed request closes the connection; the thread waits a moment, reconnects and goes on
@@ -91,25 +91,12 @@ class Hammer:
     def __init__(
         self, port: int, pick: Callable[[random.Random], str], threads: int = CLIENTS, limit: int = 20_000
     ) -> None:
+        super().__init__(threads)
         self._port = port
         self._pick = pick
         self._limit = limit
-        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._outcomes: list[Outcome] = []
-        self._threads = [
-            threading.Thread(target=self._run, args=(seed,), daemon=True) for seed in range(threads)
-        ]
-
-    def __enter__(self) -> "Hammer":
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=15)
 
     def outcomes(self) -> list[Outcome]:
         """Return a copy of every outcome so far."""
@@ -168,14 +155,13 @@ class Hammer:
         )
 
 
-class MetricsSampler:
+class MetricsSampler(BackgroundThreads):
     """Scrape /metrics every ``interval`` s from a thread and keep sum(http_server_requests_total)."""
 
     def __init__(self, port: int, interval: float = 0.05) -> None:
+        super().__init__(1)
         self._port = port
         self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
         self._lock = threading.Lock()
         self._samples: list[tuple[float, float]] = []
 
@@ -191,7 +177,7 @@ class MetricsSampler:
             assert time.monotonic() < deadline, f"fewer than {count} scrapes in {deadline_seconds} s"
             time.sleep(0.02)
 
-    def _run(self) -> None:
+    def _run(self, index: int) -> None:
         while not self._stop.wait(self._interval):
             try:
                 total = requests_total(self._port)
@@ -199,14 +185,6 @@ class MetricsSampler:
                 continue  # the worker that took the scrape may be the one just killed
             with self._lock:
                 self._samples.append((time.monotonic(), total))
-
-    def __enter__(self) -> "MetricsSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def requests_total(port: int) -> float:
