@@ -40,11 +40,10 @@ does not start, wrk errors, a non-200 answer, a wrong body) makes the exit statu
 
 import os
 import sys
-import time
-from dataclasses import dataclass
 
 from bench import overhead, report
 from bench.errors import BenchError
+from bench.figures import Figure, run_and_summarise
 from bench.latency import LATENCY_ENV, PLANS, REFERENCE_PATH, Row, measure_latency
 from bench.servers import BARE_FALCON_APP, HELLO_APP
 from bench.throughput import FIB_PATH, Contender, WrkOptions, WrkRun, measure_interleaved
@@ -56,33 +55,6 @@ COLD_TARGET = 1.3
 CACHED_TARGET = 3.0
 OVERHEAD_TARGET = 0.75
 TARGET_N = 10**6
-
-
-@dataclass(frozen=True)
-class Target:
-    """A ratio and the bound it should meet."""
-
-    name: str
-    value: float
-    bound: float
-    at_least: bool
-
-    @property
-    def met(self) -> bool:
-        """Return whether the ratio is on the right side of the bound."""
-        return self.value >= self.bound if self.at_least else self.value <= self.bound
-
-    def verdict(self) -> str:
-        """Return PASS or MISS."""
-        return "PASS" if self.met else "MISS"
-
-    def condition(self) -> str:
-        """Return the bound as it reads in the report, e.g. ``target >= 0.95x``."""
-        return f"target {'>=' if self.at_least else '<='} {self.bound:.2f}x"
-
-    def line(self) -> str:
-        """Return the one-line summary."""
-        return f"{self.verdict()}  {self.name}: {self.value:.2f}x ({self.condition()})"
 
 
 HELLO, BARE_FALCON, FIB_OFF, FIB = "hello", "bare Falcon", "fib, telemetry off", "fib"
@@ -101,7 +73,7 @@ def print_summary(runs: dict[str, list[WrkRun]], reference: str) -> None:
         print(note)
 
 
-def throughput_section() -> Target:
+def throughput_section() -> Figure:
     """Measure and print the throughput comparison; return its target."""
     options = WrkOptions()
     server = ServerSettings.from_env(os.environ)
@@ -118,11 +90,12 @@ def throughput_section() -> Target:
     print(report.header([contender.name for contender in contenders]), flush=True)
     runs = measure_interleaved(contenders, options, ROUNDS, lambda n, r: print_runs(n, r, HELLO))
     print_summary(runs, HELLO)
-    target = Target(
+    target = Figure(
         f"throughput GET {FIB_PATH} / hello-world, median req/s",
         report.median_ratio(runs, FIB, HELLO),
         THROUGHPUT_TARGET,
-        True,
+        "x",
+        at_least=True,
     )
     floor = report.median_ratio(runs, BARE_FALCON, HELLO)
     print(f"fib/hello, median req/s = {target.value:.2f}x ({target.condition()}: {target.verdict()})")
@@ -134,7 +107,7 @@ def throughput_section() -> Target:
     return target
 
 
-def latency_section() -> list[Target]:
+def latency_section() -> list[Figure]:
     """Measure and print the big-number table; return its two targets."""
     settings = ", ".join(f"{name}={value}" for name, value in LATENCY_ENV.items())
     distinct = "/".join(str(plan.distinct) for plan in PLANS)
@@ -169,22 +142,20 @@ def latency_section() -> list[Target]:
         f" {row.cold_ratio:.2f}x (for information: a second process times the same work differently)"
     )
     targets = [
-        Target(
+        Figure(
             "cold GET /fibonacci/1000000 end-to-end / in-process in the server",
             row.cold_server_ratio,
             COLD_TARGET,
-            False,
+            "x",
         ),
-        Target(
-            f"cached GET /fibonacci/1000000 / GET {REFERENCE_PATH}", row.cached_ratio, CACHED_TARGET, False
-        ),
+        Figure(f"cached GET /fibonacci/1000000 / GET {REFERENCE_PATH}", row.cached_ratio, CACHED_TARGET, "x"),
     ]
     for target in targets:
         print(f"{target.name} = {target.value:.2f}x ({target.condition()}: {target.verdict()})")
     return targets
 
 
-def overhead_section() -> Target:
+def overhead_section() -> Figure:
     """Measure and print the cost of telemetry; return its target."""
     options = WrkOptions()
     print(
@@ -199,11 +170,12 @@ def overhead_section() -> Target:
     print(report.header(names), flush=True)
     result = overhead.measure_overhead(options, ROUNDS, lambda n, r: print_runs(n, r, overhead.OFF))
     print_summary(result.runs, overhead.OFF)
-    target = Target(
+    target = Figure(
         f"telemetry on / off, median req/s at GET {FIB_PATH}",
         report.median_ratio(result.runs, overhead.ON, overhead.OFF),
         OVERHEAD_TARGET,
-        True,
+        "x",
+        at_least=True,
     )
     with_logs = report.median_ratio(result.runs, overhead.WITH_LOGS, overhead.OFF)
     floor = report.median_ratio(result.runs, overhead.SPANS_ONLY, overhead.OFF)
@@ -221,16 +193,7 @@ def overhead_section() -> Target:
 
 def main() -> int:
     """Run the benchmark; return 0 when everything was measured, whether or not targets were met."""
-    started = time.monotonic()
-    try:
-        targets = [throughput_section(), *latency_section(), overhead_section()]
-    except BenchError as error:
-        print(f"\nbench: error: {error}", file=sys.stderr)
-        return 1
-    print(f"\n== Summary ({time.monotonic() - started:.0f} s)")
-    for target in targets:
-        print(target.line())
-    return 0
+    return run_and_summarise("bench", lambda: [throughput_section(), *latency_section(), overhead_section()])
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench.errors import BenchError
+from bench.figures import Figure, run_and_summarise
 from bench.reliability_clients import (
     ClosedLoad,
     HeavyClients,
@@ -72,33 +73,6 @@ SLOW_SUCCESS_TARGET = 0.99
 MEMORY_HEADROOM_MIB = 32
 DEFAULT_MEMORY_REQUESTS = 6_000
 FULL_MEMORY_REQUESTS = 100_000
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A measured value and the bound it should meet."""
-
-    name: str
-    value: float
-    bound: float
-    unit: str
-    at_least: bool = False
-
-    @property
-    def met(self) -> bool:
-        """Return whether the value is on the right side of the bound."""
-        return self.value >= self.bound if self.at_least else self.value <= self.bound
-
-    def line(self) -> str:
-        """Return ``PASS|MISS  name: value (target <= bound)``."""
-        verdict = "PASS" if self.met else "MISS"
-        return (
-            f"{verdict}  {self.name}: {self.value:.{self._digits()}f}{self.unit}"
-            f" (target {'>=' if self.at_least else '<='} {self.bound:.{self._digits()}f}{self.unit})"
-        )
-
-    def _digits(self) -> int:
-        return 0 if self.unit in {"", " MiB"} and float(self.bound).is_integer() else 2
 
 
 def report(figure: Figure) -> Figure:
@@ -535,18 +509,11 @@ def main(argv: Sequence[str]) -> int:
         "slow": slow_section,
         "memory": lambda: memory_section(args.memory_requests),
     }
-    started = time.monotonic()
-    figures: list[Figure] = []
-    try:
-        for name in args.only or SECTIONS:
-            figures += sections[name]()
-    except BenchError as error:
-        print(f"\nbench.reliability: error: {error}", file=sys.stderr)
-        return 1
-    print(f"\n== Summary ({time.monotonic() - started:.0f} s)")
-    for figure in figures:
-        print(figure.line())
-    return 0
+
+    def measure() -> list[Figure]:
+        return [figure for name in args.only or SECTIONS for figure in sections[name]()]
+
+    return run_and_summarise("bench.reliability", measure)
 
 
 if __name__ == "__main__":
