@@ -2,7 +2,7 @@
 
 import logging
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -141,30 +141,38 @@ def log_records(draw: st.DrawFn) -> ReadableLogRecord:
     )
 
 
+def assert_encoded_as_the_sdk_does(
+    batch: Sequence[Any],
+    sdk_encode: Callable[[Any], Any],
+    encode_request: Callable[[Any], bytes],
+    encode_message: Callable[[Any], Any],
+) -> None:
+    """Check both forms of fibsvc's encoding, the bytes and the message, against the SDK's bytes."""
+    logging.disable(logging.ERROR)
+    try:
+        expected = sdk_encode(batch).SerializeToString()
+        assert encode_request(batch) == expected
+        assert encode_message(batch).SerializeToString() == expected
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(spans(), max_size=6))
 def test_span_bytes_are_the_sdk_encoders(batch: list[ReadableSpan]) -> None:
     """Field for field and byte for byte, whatever the spans hold, grouped the same way."""
-    logging.disable(logging.ERROR)
-    try:
-        expected = sdk_encode_spans(batch).SerializeToString()
-        assert otlp_encoding.encode_spans_request(batch) == expected
-        assert otlp_encoding.encode_spans(batch).SerializeToString() == expected
-    finally:
-        logging.disable(logging.NOTSET)
+    assert_encoded_as_the_sdk_does(
+        batch, sdk_encode_spans, otlp_encoding.encode_spans_request, otlp_encoding.encode_spans
+    )
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(log_records(), max_size=6))
 def test_log_record_bytes_are_the_sdk_encoders(batch: list[ReadableLogRecord]) -> None:
     """The same for log records: bodies of every kind, trace context or none, severities."""
-    logging.disable(logging.ERROR)
-    try:
-        expected = sdk_encode_logs(batch).SerializeToString()
-        assert otlp_encoding.encode_logs_request(batch) == expected
-        assert otlp_encoding.encode_logs(batch).SerializeToString() == expected
-    finally:
-        logging.disable(logging.NOTSET)
+    assert_encoded_as_the_sdk_does(
+        batch, sdk_encode_logs, otlp_encoding.encode_logs_request, otlp_encoding.encode_logs
+    )
 
 
 def test_a_server_span_as_the_service_makes_it() -> None:
